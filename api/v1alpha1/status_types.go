@@ -1,0 +1,202 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Condition types of a SegmentationProfile. Ready, Drifted and Conflict are
+// always present; Reconciling and Stalled only while they are true (kstatus
+// conventions).
+const (
+	// ConditionReady is True when every governed namespace matches the plan
+	// (Enforce) or the plan was computed and reported (Audit).
+	ConditionReady = "Ready"
+	// ConditionDrifted is True while an enforced object differs from the plan
+	// and is not yet repaired.
+	ConditionDrifted = "Drifted"
+	// ConditionConflict is True while namespaces are claimed twice.
+	ConditionConflict = "Conflict"
+	// ConditionReconciling is present, and True, while Tierguard works towards
+	// the plan.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is present, and True, while Tierguard cannot progress
+	// without a change by a person.
+	ConditionStalled = "Stalled"
+)
+
+// Condition reasons.
+const (
+	// ReasonEnforced: every governed namespace matches the plan.
+	ReasonEnforced = "Enforced"
+	// ReasonAudited: Audit mode; the plan was computed and reported.
+	ReasonAudited = "Audited"
+	// ReasonProgressing: writes towards the plan are under way.
+	ReasonProgressing = "Progressing"
+	// ReasonApplyFailed: the API server refused or failed a write.
+	ReasonApplyFailed = "ApplyFailed"
+	// ReasonConflict: namespaces are claimed twice, or the profile cannot be
+	// enforced at all.
+	ReasonConflict = "Conflict"
+	// ReasonDriftDetected: an object differs from the plan.
+	ReasonDriftDetected = "DriftDetected"
+	// ReasonRepaired: drift was found and repaired.
+	ReasonRepaired = "Repaired"
+	// ReasonNoDrift: no drift was ever found.
+	ReasonNoDrift = "NoDrift"
+	// ReasonConflictsFound: at least one conflict is listed.
+	ReasonConflictsFound = "ConflictsFound"
+	// ReasonNoConflicts: no namespace is claimed twice.
+	ReasonNoConflicts = "NoConflicts"
+	// ReasonDeleting: the profile is being deleted and Tierguard is removing
+	// what it wrote.
+	ReasonDeleting = "Deleting"
+)
+
+// ConflictReason says why a namespace is claimed twice.
+// +kubebuilder:validation:Enum=MultipleTiers;SharedAndTier;ClaimedByProfile;TierLabelKeyInUse
+type ConflictReason string
+
+const (
+	// ConflictMultipleTiers: two tiers of this profile match the namespace.
+	ConflictMultipleTiers ConflictReason = "MultipleTiers"
+	// ConflictSharedAndTier: the namespace is shared and matched by a tier; it
+	// is treated as shared only.
+	ConflictSharedAndTier ConflictReason = "SharedAndTier"
+	// ConflictClaimedByProfile: an older profile governs the namespace.
+	ConflictClaimedByProfile ConflictReason = "ClaimedByProfile"
+	// ConflictTierLabelKeyInUse: an older profile uses the same tierLabelKey;
+	// this profile governs nothing.
+	ConflictTierLabelKeyInUse ConflictReason = "TierLabelKeyInUse"
+)
+
+// DriftChange is what happened to an enforced object.
+// +kubebuilder:validation:Enum=Modified;Deleted;LabelChanged;LabelRemoved
+type DriftChange string
+
+const (
+	// DriftModified: a managed NetworkPolicy was edited.
+	DriftModified DriftChange = "Modified"
+	// DriftDeleted: a managed NetworkPolicy was deleted.
+	DriftDeleted DriftChange = "Deleted"
+	// DriftLabelChanged: a label Tierguard owns has another value.
+	DriftLabelChanged DriftChange = "LabelChanged"
+	// DriftLabelRemoved: a label Tierguard owns was removed.
+	DriftLabelRemoved DriftChange = "LabelRemoved"
+)
+
+// SegmentationProfileStatus reports what Tierguard observed and did.
+type SegmentationProfileStatus struct {
+	// observedGeneration is the spec generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready, Drifted and Conflict always; Reconciling and Stalled
+	// only while true.
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// governedNamespaces is how many namespaces the profile governs.
+	// +optional
+	GovernedNamespaces int32 `json:"governedNamespaces,omitempty"`
+
+	// managedPolicies is how many NetworkPolicies Tierguard keeps for the
+	// profile.
+	// +optional
+	ManagedPolicies int32 `json:"managedPolicies,omitempty"`
+
+	// tiers gives the number of namespaces in each tier.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Tiers []TierStatus `json:"tiers,omitempty"`
+
+	// conflicts lists namespaces claimed twice, at most 20; conflictCount has
+	// the total.
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	// +optional
+	Conflicts []Conflict `json:"conflicts,omitempty"`
+
+	// conflictCount is the number of conflicts, listed or not.
+	// +optional
+	ConflictCount int32 `json:"conflictCount,omitempty"`
+
+	// drift records the repairs of enforced objects that were changed.
+	// +optional
+	Drift DriftStatus `json:"drift,omitempty"`
+
+	// pendingChanges, in Audit mode, is how many objects Enforce would write.
+	// +optional
+	PendingChanges int32 `json:"pendingChanges,omitempty"`
+}
+
+// TierStatus is the namespace count of one tier.
+type TierStatus struct {
+	// name is the tier's name.
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Name string `json:"name"`
+	// namespaces is how many namespaces the tier governs.
+	// +required
+	Namespaces int32 `json:"namespaces"`
+}
+
+// Conflict is a namespace claimed twice, or a profile that cannot be enforced.
+type Conflict struct {
+	// namespace is the namespace concerned; empty for a profile-wide conflict.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// reason is MultipleTiers, SharedAndTier, ClaimedByProfile or
+	// TierLabelKeyInUse.
+	// +required
+	Reason ConflictReason `json:"reason"`
+	// message explains the conflict for a person.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// DriftStatus records repairs of drift.
+type DriftStatus struct {
+	// repairs is the number of repairs since the profile was created.
+	// +optional
+	Repairs int64 `json:"repairs,omitempty"`
+	// lastDetectedTime is when drift was last found.
+	// +optional
+	LastDetectedTime *metav1.Time `json:"lastDetectedTime,omitempty"`
+	// recent are the latest repairs, newest first, at most 10.
+	// +kubebuilder:validation:MaxItems=10
+	// +listType=atomic
+	// +optional
+	Recent []DriftRecord `json:"recent,omitempty"`
+}
+
+// DriftRecord is one repaired (or, in Audit mode, detected) drift.
+type DriftRecord struct {
+	// time is when the drift was found.
+	// +required
+	Time metav1.Time `json:"time"`
+	// namespace is the namespace of the object.
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Namespace string `json:"namespace"`
+	// kind is Namespace or NetworkPolicy.
+	// +kubebuilder:validation:MaxLength=64
+	// +required
+	Kind string `json:"kind"`
+	// name is the object's name.
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+	// change is Modified, Deleted, LabelChanged or LabelRemoved.
+	// +required
+	Change DriftChange `json:"change"`
+	// manager is the field manager that made the change, when known.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	Manager string `json:"manager,omitempty"`
+}

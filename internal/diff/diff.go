@@ -1,0 +1,192 @@
+// Package diff compares a plan with what the cluster holds and returns the
+// writes that bring the cluster to the plan, telling drift (an enforced object
+// that was changed) apart from first applies and plan changes. It is pure.
+package diff
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/render"
+)
+
+// ActionType is a kind of write.
+type ActionType string
+
+const (
+	// ApplyLabels applies the labels Tierguard owns on a namespace.
+	ApplyLabels ActionType = "ApplyLabels"
+	// ReleaseLabels applies an empty label set, removing Tierguard's labels
+	// from a namespace that is no longer governed.
+	ReleaseLabels ActionType = "ReleaseLabels"
+	// ApplyPolicy applies a namespace's NetworkPolicy.
+	ApplyPolicy ActionType = "ApplyPolicy"
+	// DeletePolicy deletes a managed NetworkPolicy that is no longer planned.
+	DeletePolicy ActionType = "DeletePolicy"
+)
+
+// Action is one write.
+type Action struct {
+	// Type is the kind of write.
+	Type ActionType
+	// Namespace is the namespace written to.
+	Namespace string
+	// Labels are the labels to apply (ApplyLabels).
+	Labels map[string]string
+	// Policy is the policy to apply (ApplyPolicy).
+	Policy *networkingv1.NetworkPolicy
+	// Drift is set when the write repairs drift.
+	Drift *Drift
+}
+
+// Drift is a change to an enforced object.
+type Drift struct {
+	// Namespace of the object.
+	Namespace string
+	// Kind is Namespace or NetworkPolicy.
+	Kind string
+	// Name of the object.
+	Name string
+	// Change is what happened.
+	Change segv1.DriftChange
+	// Detail names what differs, for messages.
+	Detail string
+}
+
+// String describes the drift for a person.
+func (d Drift) String() string {
+	if d.Kind == "Namespace" {
+		return fmt.Sprintf("Namespace %s: %s (%s)", d.Name, d.Change, d.Detail)
+	}
+	return fmt.Sprintf("NetworkPolicy %s/%s: %s", d.Namespace, d.Name, d.Change)
+}
+
+// Observed is what the cluster holds.
+type Observed struct {
+	// NamespaceLabels are the current labels of every namespace, by name.
+	NamespaceLabels map[string]map[string]string
+	// Policies are the managed NetworkPolicies (name render.PolicyName) by
+	// namespace, whichever profile they carry.
+	Policies map[string]*networkingv1.NetworkPolicy
+}
+
+// Compute returns the writes that bring the cluster to the plan, sorted by
+// namespace and type.
+func Compute(plan *render.Plan, obs Observed) []Action {
+	var actions []Action
+	for i := range plan.Governed {
+		actions = append(actions, governedActions(plan, &plan.Governed[i], obs)...)
+	}
+	for ns, pol := range obs.Policies {
+		if pol.Labels[render.ProfileLabel] != plan.Profile || plan.Lookup(ns) != nil || plan.IsHeld(ns) {
+			continue
+		}
+		actions = append(actions, Action{Type: DeletePolicy, Namespace: ns})
+	}
+	for ns, labels := range obs.NamespaceLabels {
+		if labels[render.ProfileLabel] != plan.Profile || plan.Lookup(ns) != nil || plan.IsHeld(ns) {
+			continue
+		}
+		actions = append(actions, Action{Type: ReleaseLabels, Namespace: ns})
+	}
+	sort.Slice(actions, func(i, j int) bool {
+		if actions[i].Namespace != actions[j].Namespace {
+			return actions[i].Namespace < actions[j].Namespace
+		}
+		return actions[i].Type < actions[j].Type
+	})
+	return actions
+}
+
+func governedActions(plan *render.Plan, g *render.GovernedNamespace, obs Observed) []Action {
+	labels, exists := obs.NamespaceLabels[g.Name]
+	if !exists {
+		return nil // gone since the plan was made
+	}
+	pol := obs.Policies[g.Name]
+	// An object was enforced before when the policy carries this plan's hash,
+	// or, when the policy is gone, the namespace still carries this tier.
+	enforced := pol != nil && pol.Labels[render.ProfileLabel] == plan.Profile && pol.Annotations[render.PlanHashAnnotation] == g.Hash
+	if pol == nil {
+		enforced = labels[render.ProfileLabel] == plan.Profile && labels[plan.TierLabelKey] == g.Tier
+	}
+
+	var actions []Action
+	if missing, changed := labelDifferences(labels, g.Labels); len(missing)+len(changed) > 0 {
+		a := Action{Type: ApplyLabels, Namespace: g.Name, Labels: g.Labels}
+		if enforced {
+			d := &Drift{Namespace: g.Name, Kind: "Namespace", Name: g.Name, Change: segv1.DriftLabelChanged}
+			if len(missing) > 0 {
+				d.Change = segv1.DriftLabelRemoved
+			}
+			d.Detail = strings.Join(append(missing, changed...), ", ")
+			a.Drift = d
+		}
+		actions = append(actions, a)
+	}
+	if !PolicyMatches(pol, g.Policy) {
+		a := Action{Type: ApplyPolicy, Namespace: g.Name, Policy: g.Policy}
+		if enforced {
+			change := segv1.DriftModified
+			if pol == nil {
+				change = segv1.DriftDeleted
+			}
+			a.Drift = &Drift{Namespace: g.Name, Kind: "NetworkPolicy", Name: render.PolicyName, Change: change}
+		}
+		actions = append(actions, a)
+	}
+	return actions
+}
+
+// labelDifferences returns the owned keys missing from current and those
+// with another value, sorted.
+func labelDifferences(current, owned map[string]string) (missing, changed []string) {
+	for _, k := range slices.Sorted(maps.Keys(owned)) {
+		v, ok := current[k]
+		switch {
+		case !ok:
+			missing = append(missing, k)
+		case v != owned[k]:
+			changed = append(changed, k)
+		}
+	}
+	return missing, changed
+}
+
+// PolicyMatches reports whether an observed policy has everything the
+// planned one sets: its spec, its labels and annotations, and its owner
+// references. Fields others added (labels, annotations) are not compared.
+func PolicyMatches(observed, planned *networkingv1.NetworkPolicy) bool {
+	if observed == nil {
+		return false
+	}
+	for k, v := range planned.Labels {
+		if observed.Labels[k] != v {
+			return false
+		}
+	}
+	for k, v := range planned.Annotations {
+		if observed.Annotations[k] != v {
+			return false
+		}
+	}
+	for _, want := range planned.OwnerReferences {
+		if !slices.ContainsFunc(observed.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == want.UID }) {
+			return false
+		}
+	}
+	if len(planned.OwnerReferences) == 0 && slices.ContainsFunc(observed.OwnerReferences, func(o metav1.OwnerReference) bool {
+		return o.Kind == "SegmentationProfile" && o.APIVersion == segv1.GroupVersion.String()
+	}) {
+		return false
+	}
+	return equality.Semantic.DeepEqual(observed.Spec, planned.Spec)
+}
