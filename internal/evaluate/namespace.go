@@ -1,0 +1,368 @@
+package evaluate
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+)
+
+// NamespaceVerdict answers whether any pod of one namespace may reach any
+// pod of another when the pods themselves are unknown.
+type NamespaceVerdict struct {
+	// Allowed reports that some pair of pods (a in the source namespace, b
+	// in the destination namespace) may be allowed under the assumptions of
+	// NamespaceAllowed. False is definitive: no pods, whatever their labels,
+	// named ports or IPs, can make the connection.
+	Allowed bool
+	// Exact is true when the answer does not depend on which pods exist:
+	// either Allowed is false, or every pod pair is allowed whatever its
+	// labels, without relying on a named port or an ipBlock. When false,
+	// Allowed is an over-approximation that holds only if pods matching
+	// Conditions exist.
+	Exact bool
+	// IngressPolicies are the "namespace/name" of the policies whose
+	// Ingress rules allow some possible pod pair, sorted.
+	IngressPolicies []string
+	// EgressPolicies are the same for Egress rules.
+	EgressPolicies []string
+	// UnisolatedDestination is set when some allowed pair's destination
+	// is a pod that no Ingress policy selects. A namespace whose policies
+	// all have non-empty podSelectors can hold such pods.
+	UnisolatedDestination bool
+	// UnisolatedSource is the same for the source and Egress policies.
+	UnisolatedSource bool
+	// Conditions lists, one per way the traffic can be allowed, what must
+	// hold about the pods for that way to apply; the conditions inside an
+	// entry all apply together. Empty when Exact.
+	Conditions []string
+	// Assumption states in words what the answer assumes about the pods.
+	Assumption string
+	// Reason is a one-line human explanation.
+	Reason string
+}
+
+// NamespaceAllowed answers, without knowing the pods, whether some pod of
+// fromNS may open a connection to port on some pod of toNS.
+//
+// Model: each namespace may contain pods with any set of labels, any named
+// container ports and (for ipBlock peers) any IP inside Cluster.PodCIDRs,
+// or any IP at all when PodCIDRs is empty. Namespace labels are known from
+// the Cluster. Within that model the label reasoning is exact:
+//
+//   - A policy with a non-empty podSelector selects only some pods, so the
+//     other pods are not isolated unless another policy selects them. Whether
+//     the selectors together cover every possible label set is decided, not
+//     guessed: "app Exists" and "app DoesNotExist" cover everything.
+//   - A peer with a podSelector allows only pods with matching labels; such
+//     a pod is assumed to be possible, and the same source (destination) pod
+//     must also satisfy its own egress (ingress) side, so contradictory
+//     requirements on one pod rule a pair out.
+//
+// Two things are not label questions and are over-approximated:
+//
+//   - A named port is assumed to resolve, on some destination pod, to the
+//     queried port number with the rule's protocol.
+//   - An ipBlock peer is assumed to contain some pod's IP, unless PodCIDRs
+//     shows that the block, minus its exceptions, holds no pod address.
+//
+// So Allowed=false is always sound, and Allowed=true is exact only when
+// Exact is set; otherwise Conditions say which pods would have to exist.
+func (e *Evaluator) NamespaceAllowed(fromNS, toNS string, port Port) NamespaceVerdict {
+	port = port.normalize()
+	ing := e.nsAlternatives(ingress, toNS, fromNS, port)
+	eg := e.nsAlternatives(egress, fromNS, toNS, port)
+	s := newSolver()
+
+	var v NamespaceVerdict
+	ingPolicies := map[string]bool{}
+	egPolicies := map[string]bool{}
+	conditions := map[string]bool{}
+	ingPossible, egPossible := false, false
+	for _, j := range eg.alts {
+		if s.satisfiable(j.clauses()) {
+			egPossible = true
+			break
+		}
+	}
+	for _, i := range ing.alts {
+		if !s.satisfiable(i.clauses()) {
+			continue
+		}
+		ingPossible = true
+		for _, j := range eg.alts {
+			if !s.satisfiable(append(i.clauses(), j.clauses()...)) {
+				continue
+			}
+			v.Allowed = true
+			if i.policy == "" {
+				v.UnisolatedDestination = true
+			} else {
+				ingPolicies[i.policy] = true
+			}
+			if j.policy == "" {
+				v.UnisolatedSource = true
+			} else {
+				egPolicies[j.policy] = true
+			}
+			if needs := append(append([]string(nil), i.needs...), j.needs...); len(needs) > 0 {
+				conditions[strings.Join(needs, " and ")] = true
+			}
+		}
+	}
+	v.IngressPolicies = sortedKeys(ingPolicies)
+	v.EgressPolicies = sortedKeys(egPolicies)
+	v.Exact = !v.Allowed || (ing.universal(s) && eg.universal(s))
+
+	flow := fmt.Sprintf("pods of %s to pods of %s on %s", fromNS, toNS, port)
+	switch {
+	case !v.Allowed:
+		v.Assumption = "none: no pods, whatever their labels, named ports or IPs, can make this connection"
+		switch {
+		case !ingPossible:
+			v.Reason = fmt.Sprintf("denied: every pod of %s is ingress-isolated and no Ingress rule admits %s", toNS, flow)
+		case !egPossible:
+			v.Reason = fmt.Sprintf("denied: every pod of %s is egress-isolated and no Egress rule admits %s", fromNS, flow)
+		default:
+			v.Reason = fmt.Sprintf("denied: ingress and egress each admit some %s, but no single pod pair satisfies both", flow)
+		}
+	case v.Exact:
+		v.Assumption = "none: every pod pair is allowed, whatever the pods' labels"
+		v.Reason = "allowed for every pair of " + flow + "; " + v.sides()
+	default:
+		v.Conditions = sortedKeys(conditions)
+		v.Assumption = "over-approximation: allowed only if pods exist with: " + strings.Join(v.Conditions, "; or ")
+		if s.exhausted {
+			v.Assumption += "; the label analysis hit its search budget and assumed a match"
+		}
+		v.Reason = "allowed for some pairs of " + flow + "; " + v.sides()
+	}
+	return v
+}
+
+func (v NamespaceVerdict) sides() string {
+	var parts []string
+	if len(v.IngressPolicies) > 0 {
+		parts = append(parts, "ingress by "+strings.Join(v.IngressPolicies, ", "))
+	}
+	if v.UnisolatedDestination {
+		parts = append(parts, "destination pods not ingress-isolated")
+	}
+	if len(v.EgressPolicies) > 0 {
+		parts = append(parts, "egress by "+strings.Join(v.EgressPolicies, ", "))
+	}
+	if v.UnisolatedSource {
+		parts = append(parts, "source pods not egress-isolated")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// nsAlt is one way a direction can admit a connection: a conjunction of
+// label constraints on the source and destination pods.
+type nsAlt struct {
+	// policy is empty for the "pod selected by no policy" alternative.
+	policy string
+	pos    term
+	// neg holds "not selected by policy P" clauses; only the non-isolated
+	// alternative has them.
+	neg []clause
+	// needs describes the constraints for Conditions.
+	needs []string
+	// approx is set when the alternative relies on a named port or an
+	// ipBlock guess rather than on labels.
+	approx bool
+}
+
+func (a nsAlt) clauses() []clause {
+	return append([]clause{{a.pos}}, a.neg...)
+}
+
+// nsSide is every way one direction can admit a connection.
+type nsSide struct {
+	alts []nsAlt
+	// selected is "some policy of this direction selects the pod".
+	selected clause
+}
+
+// universal reports whether the direction admits the connection for every
+// pair of label sets: no pair can be both selected by some policy and
+// missed by every label-exact alternative.
+func (sd nsSide) universal(s *solver) bool {
+	cl := []clause{sd.selected}
+	for _, a := range sd.alts {
+		if a.policy == "" || a.approx {
+			continue
+		}
+		cl = append(cl, negateTerm(a.pos))
+	}
+	return !s.satisfiable(cl)
+}
+
+// nsAlternatives lists the ways direction dir, governed by the policies of
+// selfNS, can admit a connection whose other end is in peerNS.
+func (e *Evaluator) nsAlternatives(dir direction, selfNS, peerNS string, port Port) nsSide {
+	selfSide, peerSide := dstSide, srcSide
+	selfRole, peerRole := "destination", "source"
+	if dir == egress {
+		selfSide, peerSide = srcSide, dstSide
+		selfRole, peerRole = peerRole, selfRole
+	}
+	var sd nsSide
+	open := nsAlt{}
+	var selectors []string
+	for _, p := range e.policies[selfNS] {
+		if !p.has(dir) {
+			continue
+		}
+		open.neg = append(open.neg, p.pods.notOnSide(selfSide))
+		sd.selected = append(sd.selected, p.pods.onSide(selfSide))
+		selectors = append(selectors, p.key+" selects "+p.pods.text)
+	}
+	if len(selectors) > 0 {
+		open.needs = []string{fmt.Sprintf("a %s pod in %s that no %s policy selects (%s)",
+			selfRole, selfNS, dir, strings.Join(selectors, ", "))}
+	}
+	sd.alts = append(sd.alts, open)
+
+	for _, p := range e.policies[selfNS] {
+		if !p.has(dir) {
+			continue
+		}
+		for _, r := range p.rules(dir) {
+			ok, portNeed := r.portMayMatch(port)
+			if !ok {
+				continue
+			}
+			base := nsAlt{policy: p.key, pos: p.pods.onSide(selfSide)}
+			if !p.pods.matchesAll() {
+				base.needs = append(base.needs, fmt.Sprintf("a %s pod in %s matching %s (selected by %s)",
+					selfRole, selfNS, p.pods.text, p.key))
+			}
+			if portNeed != "" {
+				base.needs = append(base.needs, portNeed+" on the destination pod")
+				base.approx = true
+			}
+			if len(r.peers) == 0 {
+				sd.alts = append(sd.alts, base)
+				continue
+			}
+			for _, pr := range r.peers {
+				if a, ok := e.peerMayMatch(base, p, pr, peerNS, peerSide, peerRole); ok {
+					sd.alts = append(sd.alts, a)
+				}
+			}
+		}
+	}
+	return sd
+}
+
+// peerMayMatch extends base with what a pod of peerNS needs to match pr.
+func (e *Evaluator) peerMayMatch(base nsAlt, p *policy, pr peer, peerNS string, peerSide side, peerRole string) (nsAlt, bool) {
+	a := base
+	a.pos = append(term(nil), base.pos...)
+	a.needs = append([]string(nil), base.needs...)
+	if pr.block != nil {
+		if !e.blockMayHoldPod(pr.block) {
+			return a, false
+		}
+		a.approx = true
+		a.needs = append(a.needs, fmt.Sprintf("a %s pod IP inside ipBlock %s (%s)", peerRole, pr.block.text, p.key))
+		return a, true
+	}
+	if pr.namespaces == nil {
+		if peerNS != p.ns {
+			return a, false
+		}
+	} else if !pr.namespaces.sel.Matches(e.namespaceLabels(peerNS)) {
+		return a, false
+	}
+	if pr.pods != nil && !pr.pods.matchesAll() {
+		a.pos = append(a.pos, pr.pods.onSide(peerSide)...)
+		a.needs = append(a.needs, fmt.Sprintf("a %s pod in %s matching %s (peer of %s)",
+			peerRole, peerNS, pr.pods.text, p.key))
+	}
+	return a, true
+}
+
+// portMayMatch is matchesPort for an unknown destination pod. A named port
+// may resolve to any number, so it matches with need describing the guess;
+// a numeric match is preferred because it needs no guess.
+func (r rule) portMayMatch(port Port) (ok bool, need string) {
+	if len(r.ports) == 0 {
+		return true, ""
+	}
+	for _, ps := range r.ports {
+		if ps.proto != port.Protocol {
+			continue
+		}
+		if ps.all || (ps.name == "" && ps.lo <= port.Port && port.Port <= ps.hi) {
+			return true, ""
+		}
+		if ps.name != "" && need == "" {
+			ok, need = true, fmt.Sprintf("named port %q resolving to %s", ps.name, port)
+		}
+	}
+	return ok, need
+}
+
+// blockMayHoldPod reports whether a pod of unknown IP could fall inside b.
+func (e *Evaluator) blockMayHoldPod(b *ipBlock) bool {
+	if len(e.podCIDRs) == 0 {
+		return !covered(b.cidr, b.except)
+	}
+	for _, pc := range e.podCIDRs {
+		if !pc.Overlaps(b.cidr) {
+			continue
+		}
+		// Overlapping prefixes nest, so the intersection is the longer one.
+		inter := pc
+		if b.cidr.Bits() > pc.Bits() {
+			inter = b.cidr
+		}
+		if !covered(inter, b.except) {
+			return true
+		}
+	}
+	return false
+}
+
+// covered reports whether the exceptions leave no address of p, splitting
+// p in halves where exceptions cover it only partly.
+func covered(p netip.Prefix, except []netip.Prefix) bool {
+	var partial []netip.Prefix
+	for _, x := range except {
+		if x.Bits() <= p.Bits() && x.Contains(p.Addr()) {
+			return true
+		}
+		if x.Overlaps(p) {
+			partial = append(partial, x)
+		}
+	}
+	if len(partial) == 0 || p.Bits() == p.Addr().BitLen() {
+		return false
+	}
+	lo, hi := halves(p)
+	return covered(lo, partial) && covered(hi, partial)
+}
+
+// halves splits p into its two prefixes one bit longer.
+func halves(p netip.Prefix) (netip.Prefix, netip.Prefix) {
+	bits := p.Bits()
+	lo := netip.PrefixFrom(p.Addr(), bits+1)
+	b := p.Addr().AsSlice()
+	b[bits/8] |= 0x80 >> (bits % 8)
+	a, _ := netip.AddrFromSlice(b)
+	return lo, netip.PrefixFrom(a, bits+1)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
