@@ -1,0 +1,80 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/diff"
+	"github.com/tierguard/tierguard/internal/render"
+)
+
+// observation is what the cache holds for one profile's pass.
+type observation struct {
+	input    render.Input
+	observed diff.Observed
+	// uids are the namespaces' UIDs, so applies never create a namespace
+	// that was deleted meanwhile.
+	uids map[string]string
+	// ownPolicies counts the managed policies carrying the profile's label.
+	ownPolicies int32
+}
+
+// observe reads namespaces (metadata only), the other profiles and the
+// managed policies from the cache.
+func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.SegmentationProfile) (observation, error) {
+	obs := observation{
+		input:    render.Input{Profile: profile, OperatorNamespace: r.OperatorNamespace},
+		observed: diff.Observed{NamespaceLabels: map[string]map[string]string{}, Policies: map[string]*networkingv1.NetworkPolicy{}},
+		uids:     map[string]string{},
+	}
+	namespaces, err := r.listNamespaces(ctx)
+	if err != nil {
+		return obs, err
+	}
+	obs.input.Namespaces = make([]render.Namespace, 0, len(namespaces.Items))
+	for i := range namespaces.Items {
+		ns := &namespaces.Items[i]
+		obs.input.Namespaces = append(obs.input.Namespaces, render.Namespace{
+			Name: ns.Name, Labels: ns.Labels, Terminating: !ns.DeletionTimestamp.IsZero(),
+		})
+		obs.observed.NamespaceLabels[ns.Name] = ns.Labels
+		obs.uids[ns.Name] = string(ns.UID)
+	}
+
+	profiles := &segv1.SegmentationProfileList{}
+	if err := r.Client.List(ctx, profiles); err != nil {
+		return obs, fmt.Errorf("list profiles: %w", err)
+	}
+	obs.input.OtherProfiles = profiles.Items
+
+	policies := &networkingv1.NetworkPolicyList{}
+	if err := r.Client.List(ctx, policies, client.MatchingLabels{render.ManagedByLabel: render.ManagedByValue}, client.UnsafeDisableDeepCopy); err != nil {
+		return obs, fmt.Errorf("list managed network policies: %w", err)
+	}
+	for i := range policies.Items {
+		pol := &policies.Items[i]
+		if pol.Name != render.PolicyName {
+			continue
+		}
+		obs.observed.Policies[pol.Namespace] = pol
+		if pol.Labels[render.ProfileLabel] == profile.Name {
+			obs.ownPolicies++
+		}
+	}
+	return obs, nil
+}
+
+func (r *ProfileReconciler) listNamespaces(ctx context.Context) (*metav1.PartialObjectMetadataList, error) {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+	if err := r.Client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
+	return list, nil
+}

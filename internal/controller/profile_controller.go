@@ -1,0 +1,172 @@
+// Package controller keeps every SegmentationProfile enforced: it reads the
+// cluster from the cache, plans with internal/render, compares with
+// internal/diff, writes only the differences with server-side apply, and
+// reports in status, events and metrics.
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"k8s.io/client-go/tools/events"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/diff"
+	"github.com/tierguard/tierguard/internal/metrics"
+	"github.com/tierguard/tierguard/internal/render"
+)
+
+const (
+	// FieldManager is the one field manager of every Tierguard write.
+	FieldManager = "tierguard"
+	// Finalizer lets Tierguard remove what it wrote before a profile with
+	// deletionPolicy Delete goes.
+	Finalizer = "segmentation.tierguard.io/cleanup"
+)
+
+// ProfileReconciler reconciles SegmentationProfiles.
+type ProfileReconciler struct {
+	// Client reads from the cache and writes to the API server.
+	Client client.Client
+	// APIReader reads from the API server directly; used only to find who
+	// changed a drifted object (managedFields are stripped from the cache).
+	APIReader client.Reader
+	// Recorder emits events on profiles.
+	Recorder events.EventRecorder
+	// OperatorNamespace is never governed.
+	OperatorNamespace string
+	// ApplyConcurrency bounds parallel writes within one reconcile.
+	ApplyConcurrency int
+	// Now returns the current time; tests may fix it.
+	Now func() time.Time
+}
+
+// +kubebuilder:rbac:groups=segmentation.tierguard.io,resources=segmentationprofiles,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=segmentation.tierguard.io,resources=segmentationprofiles/status,verbs=get;patch
+// +kubebuilder:rbac:groups=segmentation.tierguard.io,resources=segmentationprofiles/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one profile's namespaces and policies to its plan.
+func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	profile := &segv1.SegmentationProfile{}
+	if err := r.Client.Get(ctx, req.NamespacedName, profile); err != nil {
+		if apierrors.IsNotFound(err) {
+			metrics.Forget(req.Name)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !profile.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, profile)
+	}
+	if err := r.ensureFinalizer(ctx, profile); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	o, err := r.enforce(ctx, profile)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.patchStatus(ctx, profile, computeStatus(profile, o)); err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(o.failed) > 0 {
+		return ctrl.Result{}, fmt.Errorf("%d write(s) failed for profile %s", len(o.failed), profile.Name)
+	}
+	return ctrl.Result{}, nil
+}
+
+// enforce plans, compares and, in Enforce mode, writes the differences.
+func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.SegmentationProfile) (outcome, error) {
+	state, err := r.observe(ctx, profile)
+	if err != nil {
+		return outcome{}, err
+	}
+	plan, err := render.Compute(state.input)
+	if err != nil {
+		return outcome{}, fmt.Errorf("plan profile %s: %w", profile.Name, err)
+	}
+	o := outcome{plan: plan, actions: diff.Compute(plan, state.observed), now: metav1.NewTime(r.now())}
+	if render.Mode(profile) == segv1.ModeAudit {
+		o.managedPolicies = state.ownPolicies
+		return o, nil
+	}
+	o.failed, o.repairs = r.write(ctx, profile, o.actions, o.now)
+	o.managedPolicies = managedAfter(plan, o)
+	r.report(profile, o)
+	return o, nil
+}
+
+// managedAfter counts the profile's policies once the pass's writes are done.
+func managedAfter(plan *render.Plan, o outcome) int32 {
+	n := int32(len(plan.Governed))
+	for i, a := range o.actions {
+		if _, failed := o.failed[i]; failed && a.Type == diff.ApplyPolicy {
+			n--
+		}
+	}
+	return n
+}
+
+// patchStatus writes the status when it changed, and only then.
+func (r *ProfileReconciler) patchStatus(ctx context.Context, profile *segv1.SegmentationProfile, st segv1.SegmentationProfileStatus) error {
+	if equality.Semantic.DeepEqual(profile.Status, st) {
+		return nil
+	}
+	before := profile.DeepCopy()
+	r.announceTransitions(profile, st)
+	profile.Status = st
+	if err := r.Client.Status().Patch(ctx, profile, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("patch status of profile %s: %w", profile.Name, err)
+	}
+	return nil
+}
+
+// ensureFinalizer adds the cleanup finalizer for deletionPolicy Delete and
+// removes it for Retain, so a Retain profile goes at once.
+func (r *ProfileReconciler) ensureFinalizer(ctx context.Context, profile *segv1.SegmentationProfile) error {
+	want := render.DeletionPolicy(profile) == segv1.DeletionPolicyDelete
+	if want == controllerutil.ContainsFinalizer(profile, Finalizer) {
+		return nil
+	}
+	before := profile.DeepCopy()
+	if want {
+		controllerutil.AddFinalizer(profile, Finalizer)
+	} else {
+		controllerutil.RemoveFinalizer(profile, Finalizer)
+	}
+	if err := r.Client.Patch(ctx, profile, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("update finalizer of profile %s: %w", profile.Name, err)
+	}
+	return nil
+}
+
+func (r *ProfileReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// report updates metrics and emits events for the pass's repairs.
+func (r *ProfileReconciler) report(profile *segv1.SegmentationProfile, o outcome) {
+	for _, rec := range o.repairs {
+		metrics.DriftRepairs.WithLabelValues(profile.Name, rec.Kind, string(rec.Change)).Inc()
+		r.Recorder.Eventf(profile, nil, "Warning", "DriftRepaired", "Repair", "Repaired %s", repairSummary(rec))
+	}
+	if len(o.failed) > 0 {
+		metrics.ApplyErrors.WithLabelValues(profile.Name).Add(float64(len(o.failed)))
+	}
+	for _, t := range o.plan.TierCounts(profile) {
+		metrics.GovernedNamespaces.WithLabelValues(profile.Name, t.Name).Set(float64(t.Namespaces))
+	}
+	metrics.Conflicts.WithLabelValues(profile.Name).Set(float64(len(o.plan.Conflicts)))
+}

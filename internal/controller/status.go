@@ -1,0 +1,198 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/diff"
+	"github.com/tierguard/tierguard/internal/render"
+)
+
+const (
+	maxConflictsListed = 20
+	maxRecentDrift     = 10
+	maxMessageItems    = 3
+)
+
+// outcome is what one reconcile pass planned, found and did.
+type outcome struct {
+	plan    *render.Plan
+	actions []diff.Action
+	// failed holds the error of each action that failed, by index in actions.
+	failed map[int]error
+	// repairs are drift records of the actions that succeeded (Enforce).
+	repairs []segv1.DriftRecord
+	// managedPolicies is the number of managed policies of the profile after
+	// the pass.
+	managedPolicies int32
+	now             metav1.Time
+}
+
+// computeStatus returns the profile's new status. It is a pure function of
+// the previous status and the outcome, so a pass that changes nothing
+// returns an equal status and no write follows.
+func computeStatus(p *segv1.SegmentationProfile, o outcome) segv1.SegmentationProfileStatus {
+	st := *p.Status.DeepCopy()
+	st.ObservedGeneration = p.Generation
+	st.GovernedNamespaces = int32(len(o.plan.Governed))
+	st.ManagedPolicies = o.managedPolicies
+	st.Tiers = o.plan.TierCounts(p)
+	setConflicts(&st, o.plan)
+	setDrift(&st, o)
+
+	audit := render.Mode(p) == segv1.ModeAudit
+	st.PendingChanges = int32(len(o.failed))
+	if audit {
+		st.PendingChanges = int32(len(o.actions))
+	}
+
+	gen := p.Generation
+	setConflictCondition(&st, o.plan, gen)
+	setDriftedCondition(&st, o, audit, gen)
+	setReadyCondition(&st, o, audit, gen)
+	return st
+}
+
+func setConflicts(st *segv1.SegmentationProfileStatus, plan *render.Plan) {
+	st.ConflictCount = int32(len(plan.Conflicts))
+	st.Conflicts = nil
+	for i, c := range plan.Conflicts {
+		if i == maxConflictsListed {
+			break
+		}
+		st.Conflicts = append(st.Conflicts, segv1.Conflict{Namespace: c.Namespace, Reason: c.Reason, Message: c.Message})
+	}
+}
+
+func setDrift(st *segv1.SegmentationProfileStatus, o outcome) {
+	if len(o.repairs) == 0 {
+		return
+	}
+	st.Drift.Repairs += int64(len(o.repairs))
+	st.Drift.LastDetectedTime = &o.now
+	recent := append([]segv1.DriftRecord{}, o.repairs...)
+	recent = append(recent, st.Drift.Recent...)
+	if len(recent) > maxRecentDrift {
+		recent = recent[:maxRecentDrift]
+	}
+	st.Drift.Recent = recent
+}
+
+func setConflictCondition(st *segv1.SegmentationProfileStatus, plan *render.Plan, gen int64) {
+	c := metav1.Condition{Type: segv1.ConditionConflict, Status: metav1.ConditionFalse, Reason: segv1.ReasonNoConflicts,
+		Message: "No namespace is claimed twice", ObservedGeneration: gen}
+	if len(plan.Conflicts) > 0 {
+		c.Status, c.Reason = metav1.ConditionTrue, segv1.ReasonConflictsFound
+		c.Message = fmt.Sprintf("%d conflict(s): %s", len(plan.Conflicts), conflictSummary(plan.Conflicts))
+	}
+	meta.SetStatusCondition(&st.Conditions, c)
+	if len(plan.Conflicts) > 0 {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: segv1.ConditionStalled, Status: metav1.ConditionTrue,
+			Reason: segv1.ReasonConflict, Message: c.Message, ObservedGeneration: gen})
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, segv1.ConditionStalled)
+	}
+}
+
+func conflictSummary(cs []render.Conflict) string {
+	var parts []string
+	for i, c := range cs {
+		if i == maxMessageItems {
+			parts = append(parts, fmt.Sprintf("and %d more", len(cs)-i))
+			break
+		}
+		if c.Namespace == "" {
+			parts = append(parts, fmt.Sprintf("%s: %s", c.Reason, c.Message))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %s: %s", c.Namespace, c.Reason, c.Message))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// setDriftedCondition: True while something enforced differs and is not
+// repaired; otherwise False, Repaired (keeping the last repair's summary) or
+// NoDrift.
+func setDriftedCondition(st *segv1.SegmentationProfileStatus, o outcome, audit bool, gen int64) {
+	var unrepaired []string
+	for i, a := range o.actions {
+		if a.Drift == nil {
+			continue
+		}
+		if _, failed := o.failed[i]; failed || audit {
+			unrepaired = append(unrepaired, a.Drift.String())
+		}
+	}
+	prev := meta.FindStatusCondition(st.Conditions, segv1.ConditionDrifted)
+	c := metav1.Condition{Type: segv1.ConditionDrifted, ObservedGeneration: gen}
+	switch {
+	case len(unrepaired) > 0:
+		c.Status, c.Reason = metav1.ConditionTrue, segv1.ReasonDriftDetected
+		c.Message = summarize(unrepaired) + " differ from the plan"
+		if audit {
+			c.Message += " (Audit mode: not repaired)"
+		}
+	case len(o.repairs) > 0:
+		c.Status, c.Reason = metav1.ConditionFalse, segv1.ReasonRepaired
+		c.Message = "Last repair: " + repairSummary(o.repairs[0])
+	case prev != nil && prev.Reason == segv1.ReasonRepaired:
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, segv1.ReasonRepaired, prev.Message
+	default:
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, segv1.ReasonNoDrift, "No drift detected"
+	}
+	meta.SetStatusCondition(&st.Conditions, c)
+}
+
+func repairSummary(r segv1.DriftRecord) string {
+	obj := "Namespace " + r.Name
+	if r.Kind != "Namespace" {
+		obj = fmt.Sprintf("%s %s/%s", r.Kind, r.Namespace, r.Name)
+	}
+	who := ""
+	if r.Manager != "" {
+		who = " by " + r.Manager
+	}
+	return fmt.Sprintf("%s %s%s, repaired at %s", obj, r.Change, who, r.Time.UTC().Format("2006-01-02T15:04:05Z"))
+}
+
+func summarize(items []string) string {
+	if len(items) <= maxMessageItems {
+		return strings.Join(items, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(items[:maxMessageItems], "; "), len(items)-maxMessageItems)
+}
+
+func setReadyCondition(st *segv1.SegmentationProfileStatus, o outcome, audit bool, gen int64) {
+	c := metav1.Condition{Type: segv1.ConditionReady, ObservedGeneration: gen}
+	var failures []string
+	for i, a := range o.actions {
+		if err, ok := o.failed[i]; ok {
+			failures = append(failures, fmt.Sprintf("%s %s: %v", a.Type, a.Namespace, err))
+		}
+	}
+	switch {
+	case o.plan.Blocked || len(o.plan.Conflicts) > 0 && !audit:
+		c.Status, c.Reason = metav1.ConditionFalse, segv1.ReasonConflict
+		c.Message = fmt.Sprintf("%d namespace(s) enforced; conflicts need attention: %s", len(o.plan.Governed), conflictSummary(o.plan.Conflicts))
+	case audit:
+		c.Status, c.Reason = metav1.ConditionTrue, segv1.ReasonAudited
+		c.Message = fmt.Sprintf("Audit mode: %d namespace(s) governed, %d change(s) pending", len(o.plan.Governed), len(o.actions))
+	case len(failures) > 0:
+		c.Status, c.Reason = metav1.ConditionFalse, segv1.ReasonApplyFailed
+		c.Message = fmt.Sprintf("%d of %d write(s) failed: %s", len(failures), len(o.actions), summarize(failures))
+	default:
+		c.Status, c.Reason = metav1.ConditionTrue, segv1.ReasonEnforced
+		c.Message = fmt.Sprintf("%d namespace(s) match the plan", len(o.plan.Governed))
+	}
+	meta.SetStatusCondition(&st.Conditions, c)
+	if len(failures) > 0 && !audit {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: segv1.ConditionReconciling, Status: metav1.ConditionTrue,
+			Reason: segv1.ReasonApplyFailed, Message: "Retrying failed writes", ObservedGeneration: gen})
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, segv1.ConditionReconciling)
+	}
+}

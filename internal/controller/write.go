@@ -1,0 +1,184 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/diff"
+	"github.com/tierguard/tierguard/internal/render"
+)
+
+// write performs the actions in parallel, at most ApplyConcurrency at a
+// time. It returns the errors by action index and the drift records of the
+// repairs that succeeded. One failing namespace does not stop the others.
+func (r *ProfileReconciler) write(ctx context.Context, profile *segv1.SegmentationProfile, actions []diff.Action, now metav1.Time) (map[int]error, []segv1.DriftRecord) {
+	if len(actions) == 0 {
+		return nil, nil
+	}
+	uids := r.namespaceUIDs(ctx, actions)
+	var (
+		mu      sync.Mutex
+		failed  = map[int]error{}
+		repairs = make([]*segv1.DriftRecord, len(actions))
+		wg      sync.WaitGroup
+		slots   = make(chan struct{}, max(1, r.ApplyConcurrency))
+	)
+	for i := range actions {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func(i int, a diff.Action) {
+			defer func() { <-slots; wg.Done() }()
+			var rec *segv1.DriftRecord
+			if a.Drift != nil {
+				rec = r.driftRecord(ctx, a.Drift, now)
+			}
+			if err := r.writeOne(ctx, a, uids[a.Namespace]); err != nil {
+				mu.Lock()
+				failed[i] = err
+				mu.Unlock()
+				log.FromContext(ctx).Error(err, "Write failed", "action", a.Type, "namespace", a.Namespace)
+				return
+			}
+			repairs[i] = rec
+		}(i, actions[i])
+	}
+	wg.Wait()
+	var records []segv1.DriftRecord
+	for _, rec := range repairs {
+		if rec != nil {
+			records = append(records, *rec)
+		}
+	}
+	return failed, records
+}
+
+// namespaceUIDs returns the cached UIDs of the namespaces the actions touch.
+func (r *ProfileReconciler) namespaceUIDs(ctx context.Context, actions []diff.Action) map[string]types.UID {
+	uids := map[string]types.UID{}
+	for _, a := range actions {
+		if a.Type != diff.ApplyLabels && a.Type != diff.ReleaseLabels {
+			continue
+		}
+		ns := &metav1.PartialObjectMetadata{}
+		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: a.Namespace}, ns, client.UnsafeDisableDeepCopy); err == nil {
+			uids[a.Namespace] = ns.UID
+		}
+	}
+	return uids
+}
+
+func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, nsUID types.UID) error {
+	switch a.Type {
+	case diff.ApplyLabels, diff.ReleaseLabels:
+		if nsUID == "" {
+			return nil // the namespace is gone
+		}
+		// A labels-only apply: Tierguard owns just these labels, so labels
+		// others own are never touched, and releasing (an apply without
+		// labels) removes only Tierguard's. The UID makes the apply fail
+		// instead of re-creating a namespace deleted meanwhile.
+		ac := corev1ac.Namespace(a.Namespace).WithUID(nsUID)
+		if a.Type == diff.ApplyLabels {
+			ac.WithLabels(a.Labels)
+		}
+		err := r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership)
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			return nil // deleted meanwhile; the namespace event triggers a new pass
+		}
+		if err != nil {
+			return fmt.Errorf("apply labels to namespace %s: %w", a.Namespace, err)
+		}
+	case diff.ApplyPolicy:
+		ac, err := policyApplyConfiguration(a.Policy)
+		if err != nil {
+			return err
+		}
+		if err := r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+			return fmt.Errorf("apply policy %s/%s: %w", a.Namespace, render.PolicyName, err)
+		}
+	case diff.DeletePolicy:
+		pol := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: render.PolicyName}}
+		if err := r.Client.Delete(ctx, pol); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete policy %s/%s: %w", a.Namespace, render.PolicyName, err)
+		}
+	}
+	return nil
+}
+
+// policyApplyConfiguration converts a rendered policy into an apply
+// configuration: the JSON of the typed object, less its zero values.
+func policyApplyConfiguration(p *networkingv1.NetworkPolicy) (*networkingv1ac.NetworkPolicyApplyConfiguration, error) {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode policy %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	ac := &networkingv1ac.NetworkPolicyApplyConfiguration{}
+	if err := json.Unmarshal(data, ac); err != nil {
+		return nil, fmt.Errorf("decode policy %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	ac.CreationTimestamp = nil
+	return ac, nil
+}
+
+// driftRecord builds the record of a repair, naming the field manager that
+// last changed the object when the API server still knows it. It reads the
+// object once, uncached, because the cache strips managedFields.
+func (r *ProfileReconciler) driftRecord(ctx context.Context, d *diff.Drift, now metav1.Time) *segv1.DriftRecord {
+	rec := &segv1.DriftRecord{Time: now, Namespace: d.Namespace, Kind: d.Kind, Name: d.Name, Change: d.Change}
+	var obj client.Object
+	if d.Kind == "Namespace" {
+		ns := &metav1.PartialObjectMetadata{}
+		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+		obj = ns
+	} else {
+		obj = &networkingv1.NetworkPolicy{}
+	}
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: namespaceOf(d), Name: d.Name}, obj); err != nil {
+		return rec // deleted: who deleted it is not recorded on the object
+	}
+	if d.Change == segv1.DriftDeleted {
+		// Still there but not in the cache: someone stripped its labels.
+		rec.Change = segv1.DriftModified
+	}
+	rec.Manager = lastManager(obj.GetManagedFields())
+	return rec
+}
+
+func namespaceOf(d *diff.Drift) string {
+	if d.Kind == "Namespace" {
+		return ""
+	}
+	return d.Namespace
+}
+
+// lastManager returns the field manager, other than Tierguard, that wrote
+// the object last.
+func lastManager(entries []metav1.ManagedFieldsEntry) string {
+	var (
+		name string
+		at   metav1.Time
+	)
+	for _, e := range entries {
+		if e.Manager == FieldManager || e.Time == nil || e.Subresource != "" {
+			continue
+		}
+		if name == "" || !e.Time.Before(&at) {
+			name, at = e.Manager, *e.Time
+		}
+	}
+	return name
+}

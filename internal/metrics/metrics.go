@@ -1,0 +1,46 @@
+// Package metrics defines Tierguard's Prometheus metrics, served on the
+// manager's metrics endpoint beside controller-runtime's.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	// GovernedNamespaces is the number of governed namespaces per tier.
+	GovernedNamespaces = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tierguard_governed_namespaces",
+		Help: "Namespaces governed by a profile, per tier.",
+	}, []string{"profile", "tier"})
+
+	// DriftRepairs counts repairs of drifted objects.
+	DriftRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tierguard_drift_repairs_total",
+		Help: "Repairs of enforced objects that were changed, by kind and change.",
+	}, []string{"profile", "kind", "change"})
+
+	// Conflicts is the number of conflicts of a profile.
+	Conflicts = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tierguard_conflicts",
+		Help: "Conflicts (namespaces claimed twice, tierLabelKey in use) of a profile.",
+	}, []string{"profile"})
+
+	// ApplyErrors counts failed writes.
+	ApplyErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tierguard_apply_errors_total",
+		Help: "Writes to namespaces and NetworkPolicies that the API server refused or failed.",
+	}, []string{"profile"})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(GovernedNamespaces, DriftRepairs, Conflicts, ApplyErrors)
+}
+
+// Forget removes the series of a deleted profile.
+func Forget(profile string) {
+	GovernedNamespaces.DeletePartialMatch(prometheus.Labels{"profile": profile})
+	DriftRepairs.DeletePartialMatch(prometheus.Labels{"profile": profile})
+	Conflicts.DeleteLabelValues(profile)
+	ApplyErrors.DeleteLabelValues(profile)
+}
