@@ -33,12 +33,22 @@ func Compute(in Input) (*Plan, error) {
 			Reason:  segv1.ConflictTierLabelKeyInUse,
 			Message: fmt.Sprintf("tierLabelKey %s is used by the older profile %s; this profile governs nothing", plan.TierLabelKey, owner),
 		})
+		tiers, err := newTierMatchers(p)
+		if err != nil {
+			return nil, err
+		}
 		for _, ns := range in.Namespaces {
 			if ns.Labels[ProfileLabel] == p.Name {
 				plan.Held = append(plan.Held, ns.Name)
 			}
+			// Listed so that a preview names every namespace the profile would
+			// have governed and now leaves alone.
+			if len(tiers.match(ns)) > 0 {
+				plan.Skipped = append(plan.Skipped, Skipped{Namespace: ns.Name, Reason: SkipBlocked})
+			}
 		}
 		slices.Sort(plan.Held)
+		slices.SortFunc(plan.Skipped, func(a, b Skipped) int { return strings.Compare(a.Namespace, b.Namespace) })
 		return plan, nil
 	}
 
@@ -63,7 +73,7 @@ func Compute(in Input) (*Plan, error) {
 	for _, ns := range in.Namespaces {
 		matched := tiers.match(ns)
 		isShared := shared.matches(ns)
-		if len(matched) == 0 {
+		if len(matched) == 0 && !isShared {
 			continue
 		}
 		if reason := skipReason(ns, in.OperatorNamespace, excluded); reason != "" {
@@ -74,6 +84,11 @@ func Compute(in Input) (*Plan, error) {
 			continue
 		}
 		if isShared {
+			if len(matched) == 0 {
+				// Reported so that a preview shows why the namespace gets no policy.
+				plan.Skipped = append(plan.Skipped, Skipped{Namespace: ns.Name, Reason: SkipShared})
+				continue
+			}
 			plan.hold(ns.Name, segv1.ConflictSharedAndTier,
 				fmt.Sprintf("shared namespace matched by tier %s; treated as shared only", strings.Join(matched, ", ")))
 			continue

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"maps"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -231,6 +232,9 @@ func (r *policyRenderer) sharedPeers() []networkingv1.NetworkPolicyPeer {
 		for _, n := range set.Names {
 			names = append(names, string(n))
 		}
+		// names is a set (listType=set): reordering it must not change the
+		// policy, or its plan hash, and so cause a rewrite.
+		slices.Sort(names)
 		peers = append(peers, networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{
 			MatchExpressions: []metav1.LabelSelectorRequirement{{
 				Key: MetadataNameLabel, Operator: metav1.LabelSelectorOpIn, Values: names,
