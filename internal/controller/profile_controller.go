@@ -75,6 +75,13 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if len(o.repairs) > 0 {
+		// Repairs add to counters: base them on the live status, not on a
+		// cache that may not show the previous pass's status write yet.
+		if err := r.APIReader.Get(ctx, req.NamespacedName, profile); err != nil {
+			return ctrl.Result{}, fmt.Errorf("read profile %s: %w", req.Name, err)
+		}
+	}
 	if err := r.patchStatus(ctx, profile, computeStatus(profile, o)); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -43,7 +43,10 @@ func (r *ProfileReconciler) write(ctx context.Context, profile *segv1.Segmentati
 			defer func() { <-slots; wg.Done() }()
 			var rec *segv1.DriftRecord
 			if a.Drift != nil {
-				rec = r.driftRecord(ctx, a.Drift, now)
+				var drifted bool
+				if rec, drifted = r.confirmDrift(ctx, a, now); !drifted {
+					return // the cache lagged; the object is as planned
+				}
 			}
 			if err := r.writeOne(ctx, a, uids[a.Namespace]); err != nil {
 				mu.Lock()
@@ -134,35 +137,40 @@ func policyApplyConfiguration(p *networkingv1.NetworkPolicy) (*networkingv1ac.Ne
 	return ac, nil
 }
 
-// driftRecord builds the record of a repair, naming the field manager that
-// last changed the object when the API server still knows it. It reads the
-// object once, uncached, because the cache strips managedFields.
-func (r *ProfileReconciler) driftRecord(ctx context.Context, d *diff.Drift, now metav1.Time) *segv1.DriftRecord {
+// confirmDrift re-reads a drifted object from the API server, uncached,
+// because the cache may lag behind Tierguard's own writes (the namespace and
+// policy informers are independent). It returns the drift record, naming the
+// field manager that changed the object last (managedFields are stripped
+// from the cache), and false when the live object already matches the plan.
+func (r *ProfileReconciler) confirmDrift(ctx context.Context, a diff.Action, now metav1.Time) (*segv1.DriftRecord, bool) {
+	d := a.Drift
 	rec := &segv1.DriftRecord{Time: now, Namespace: d.Namespace, Kind: d.Kind, Name: d.Name, Change: d.Change}
-	var obj client.Object
+	key := client.ObjectKey{Namespace: d.Namespace, Name: d.Name}
 	if d.Kind == "Namespace" {
 		ns := &metav1.PartialObjectMetadata{}
 		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-		obj = ns
-	} else {
-		obj = &networkingv1.NetworkPolicy{}
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Name: d.Name}, ns); err != nil {
+			return rec, true
+		}
+		if diff.LabelsMatch(ns.Labels, a.Labels) {
+			return nil, false
+		}
+		rec.Manager = lastManager(ns.ManagedFields)
+		return rec, true
 	}
-	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: namespaceOf(d), Name: d.Name}, obj); err != nil {
-		return rec // deleted: who deleted it is not recorded on the object
+	pol := &networkingv1.NetworkPolicy{}
+	if err := r.APIReader.Get(ctx, key, pol); err != nil {
+		return rec, true // deleted: who deleted it is not recorded on the object
+	}
+	if diff.PolicyMatches(pol, a.Policy) {
+		return nil, false
 	}
 	if d.Change == segv1.DriftDeleted {
-		// Still there but not in the cache: someone stripped its labels.
+		// Still there but not in the filtered cache: its labels were stripped.
 		rec.Change = segv1.DriftModified
 	}
-	rec.Manager = lastManager(obj.GetManagedFields())
-	return rec
-}
-
-func namespaceOf(d *diff.Drift) string {
-	if d.Kind == "Namespace" {
-		return ""
-	}
-	return d.Namespace
+	rec.Manager = lastManager(pol.ManagedFields)
+	return rec, true
 }
 
 // lastManager returns the field manager, other than Tierguard, that wrote

@@ -120,7 +120,8 @@ func governedActions(plan *render.Plan, g *render.GovernedNamespace, obs Observe
 	}
 
 	var actions []Action
-	if missing, changed := labelDifferences(labels, g.Labels); len(missing)+len(changed) > 0 {
+	if !LabelsMatch(labels, g.Labels) {
+		missing, changed := labelDifferences(labels, g.Labels)
 		a := Action{Type: ApplyLabels, Namespace: g.Name, Labels: g.Labels}
 		if enforced {
 			d := &Drift{Namespace: g.Name, Kind: "Namespace", Name: g.Name, Change: segv1.DriftLabelChanged}
@@ -159,6 +160,12 @@ func labelDifferences(current, owned map[string]string) (missing, changed []stri
 		}
 	}
 	return missing, changed
+}
+
+// LabelsMatch reports whether current carries every owned label.
+func LabelsMatch(current, owned map[string]string) bool {
+	missing, changed := labelDifferences(current, owned)
+	return len(missing)+len(changed) == 0
 }
 
 // PolicyMatches reports whether an observed policy has everything the
