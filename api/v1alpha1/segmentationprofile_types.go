@@ -35,13 +35,26 @@ type SegmentationProfile struct {
 	Status SegmentationProfileStatus `json:"status,omitempty"`
 }
 
+// CEL cost notes (kube-apiserver v1.37; not part of the API documentation).
+// The API server refuses a CRD whose rules' estimated cost exceeds 1e7 for one
+// rule (times the number of places it applies) or 1e8 for the whole schema,
+// and, when a profile is created, stops any one rule that costs more than 1e6.
+// Hence: the namespace-overlap rule compares each pair of tiers once
+// (a.name <= b.name skips the mirrored pair and the tier itself; tier names
+// are unique by the rule before it), and namespaces.names holds at most 32
+// names, so that 32 full tiers cost about 5e5 (496 pairs x 32 x 32); the port
+// is at most 15 characters long, without which the named-port regexes are
+// estimated over a 3 MiB string at each of the 4096 possible ports; map keys
+// are checked for length before their syntax. test/validation creates a
+// profile at these bounds.
+
 // SegmentationProfileSpec declares the tiers, the flows allowed between them,
 // the shared namespaces and the egress isolation.
 //
 // +kubebuilder:validation:XValidation:rule="self.tiers.all(t, self.tiers.exists_one(u, u.name == t.name))",message="tier names must be unique"
 // +kubebuilder:validation:XValidation:rule="!has(self.flows) || self.flows.all(f, self.tiers.exists(t, t.name == f.from) && self.tiers.exists(t, t.name == f.to))",message="every flow's from and to must name a tier of this profile"
 // +kubebuilder:validation:XValidation:rule="!has(self.flows) || self.flows.all(f, self.flows.exists_one(g, g.from == f.from && g.to == f.to))",message="flows must not repeat the same (from, to) pair"
-// +kubebuilder:validation:XValidation:rule="self.tiers.all(a, !has(a.namespaces.names) || self.tiers.all(b, a.name == b.name || !has(b.namespaces.names) || !sets.intersects(a.namespaces.names, b.namespaces.names)))",message="a namespace name may be listed in only one tier's namespaces.names"
+// +kubebuilder:validation:XValidation:rule="self.tiers.all(a, !has(a.namespaces.names) || self.tiers.all(b, a.name <= b.name || !has(b.namespaces.names) || !sets.intersects(a.namespaces.names, b.namespaces.names)))",message="a namespace name may be listed in only one tier's namespaces.names"
 // +kubebuilder:validation:XValidation:rule="!has(self.sharedNamespaces) || !has(self.sharedNamespaces.names) || self.tiers.all(t, !has(t.namespaces.names) || !sets.intersects(t.namespaces.names, self.sharedNamespaces.names))",message="a namespace name may not be listed both in a tier's namespaces.names and in sharedNamespaces.names"
 // +kubebuilder:validation:XValidation:rule="!has(self.excludedNamespaces) || self.tiers.all(t, !has(t.namespaces.names) || !sets.intersects(t.namespaces.names, self.excludedNamespaces))",message="a namespace name may not be listed both in a tier's namespaces.names and in excludedNamespaces"
 // +kubebuilder:validation:XValidation:rule="self.tiers.all(t, !has(t.namespaceLabels) || !(self.tierLabelKey in t.namespaceLabels))",message="tiers[].namespaceLabels may not set the tierLabelKey: Tierguard sets it to the tier name"
@@ -146,7 +159,7 @@ const (
 
 // Tier is one environment tier.
 //
-// +kubebuilder:validation:XValidation:rule="has(self.namespaces.names) || has(self.namespaces.selector)",message="a tier must select its namespaces by namespaces.names or namespaces.selector"
+// +kubebuilder:validation:XValidation:rule="(has(self.namespaces.names) && size(self.namespaces.names) > 0) || has(self.namespaces.selector)",message="a tier must select its namespaces by namespaces.names or namespaces.selector"
 // +kubebuilder:validation:XValidation:rule="!has(self.namespaceLabels) || !('segmentation.tierguard.io/profile' in self.namespaceLabels)",message="namespaceLabels may not set segmentation.tierguard.io/profile: Tierguard sets it to the profile name"
 // +kubebuilder:validation:XValidation:rule="!has(self.namespaceLabels) || !('kubernetes.io/metadata.name' in self.namespaceLabels)",message="namespaceLabels may not set kubernetes.io/metadata.name: the API server sets it"
 type Tier struct {
@@ -168,7 +181,7 @@ type Tier struct {
 	// namespaceLabels are extra labels enforced on the tier's namespaces, for
 	// example Pod Security levels. At most 16.
 	// +kubebuilder:validation:MaxProperties=16
-	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",message="namespaceLabels keys must be valid label keys: an optional DNS subdomain prefix and '/', then a name of at most 63 characters of alphanumerics, '-', '_' or '.'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && !format.qualifiedName().validate(k).hasValue())",message="namespaceLabels keys must be valid label keys: an optional DNS subdomain prefix and '/', then a name of at most 63 characters of alphanumerics, '-', '_' or '.'"
 	// +optional
 	NamespaceLabels map[string]LabelValue `json:"namespaceLabels,omitempty"`
 
@@ -183,8 +196,8 @@ type Tier struct {
 // NamespaceSet selects namespaces by name, by label, or both (a namespace
 // matching either belongs to the set).
 type NamespaceSet struct {
-	// names lists namespaces by name.
-	// +kubebuilder:validation:MaxItems=64
+	// names lists namespaces by name, at most 32.
+	// +kubebuilder:validation:MaxItems=32
 	// +listType=set
 	// +optional
 	Names []NamespaceName `json:"names,omitempty"`
@@ -202,7 +215,7 @@ type NamespaceSet struct {
 type LabelSelector struct {
 	// matchLabels requires each key to have the given value.
 	// +kubebuilder:validation:MaxProperties=32
-	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",message="matchLabels keys must be valid label keys: an optional DNS subdomain prefix and '/', then a name of at most 63 characters of alphanumerics, '-', '_' or '.'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && !format.qualifiedName().validate(k).hasValue())",message="matchLabels keys must be valid label keys: an optional DNS subdomain prefix and '/', then a name of at most 63 characters of alphanumerics, '-', '_' or '.'"
 	// +optional
 	MatchLabels map[string]LabelValue `json:"matchLabels,omitempty"`
 
@@ -270,6 +283,8 @@ type NetworkPolicyPort struct {
 	Protocol Protocol `json:"protocol,omitempty"`
 
 	// port is a numeric port (1-65535) or a named port; absent means all ports.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=15
 	// +optional
 	Port *intstr.IntOrString `json:"port,omitempty"`
 
