@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
@@ -127,7 +128,7 @@ func (v *Validator) Admit(ctx context.Context, obj map[string]any) (*segv1.Segme
 
 	name := nameOf(obj)
 	errs := v.validateMetadata(obj)
-	errs = append(errs, apiservervalidation.ValidateCustomResource(nil, obj, v.schema)...)
+	errs = append(errs, byField(apiservervalidation.ValidateCustomResource(nil, obj, v.schema))...)
 	errs = append(errs, listtype.ValidateListSetsAndMaps(nil, v.structural, obj)...)
 	// Like the API server, skip CEL when the object is structurally broken:
 	// rules would fail on it with confusing messages.
@@ -135,7 +136,7 @@ func (v *Validator) Admit(ctx context.Context, obj map[string]any) (*segv1.Segme
 		errs = append(errs, err)
 	} else {
 		celErrs, _ := v.cel.Validate(ctx, nil, v.structural, obj, nil, celconfig.RuntimeCELCostBudget)
-		errs = append(errs, celErrs...)
+		errs = append(errs, byField(celErrs)...)
 	}
 	if len(errs) > 0 {
 		return nil, &InvalidProfileError{Name: name, Errs: errs}
@@ -187,17 +188,25 @@ func validateTypeMeta(obj map[string]any) field.ErrorList {
 }
 
 // validateMetadata checks what the API server checks of a cluster-scoped
-// object's metadata on create; the plugin also needs a name, because the
-// name becomes a label value, so generateName alone is refused.
+// object's metadata on create.
 func (v *Validator) validateMetadata(obj map[string]any) field.ErrorList {
 	meta, _, err := schemaobjectmeta.GetObjectMeta(obj, false)
 	if err != nil {
 		return field.ErrorList{field.Invalid(field.NewPath("metadata"), nil, err.Error())}
 	}
-	errs := metavalidation.ValidateObjectMeta(meta, false, metavalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
-	if meta.Name == "" && meta.GenerateName != "" {
-		errs = append(errs, field.Required(field.NewPath("metadata", "name"), "a profile to render needs a name: it is the value of the segmentation.tierguard.io/profile label"))
+	if meta.Name == "" {
+		// The API server would generate a name from generateName; a preview
+		// cannot, and every label it prints carries the name.
+		return field.ErrorList{field.Required(field.NewPath("metadata", "name"), "a profile to render needs a name: it is the value of the segmentation.tierguard.io/profile label")}
 	}
+	return metavalidation.ValidateObjectMeta(meta, false, metavalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+}
+
+// byField orders errors by field path. The validators walk maps, so the API
+// server lists the same errors in varying order; the plugin's output must
+// not vary, and any one order is one admission could have printed.
+func byField(errs field.ErrorList) field.ErrorList {
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
 	return errs
 }
 

@@ -9,15 +9,24 @@ import (
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 )
 
-// Skip reasons.
+// Skip reasons, as Skipped.Reason gives them; users read them in warnings.
 const (
-	SkipAlwaysExcluded    = "always excluded (Kubernetes system namespace)"
+	// SkipAlwaysExcluded: kube-system, kube-public or kube-node-lease.
+	SkipAlwaysExcluded = "always excluded (Kubernetes system namespace)"
+	// SkipOperatorNamespace: the namespace Tierguard runs in.
 	SkipOperatorNamespace = "the operator's own namespace"
-	SkipExcluded          = "listed in excludedNamespaces"
-	SkipTerminating       = "being deleted"
-	SkipShared            = "shared namespace"
-	SkipConflict          = "in conflict; left as it is"
-	SkipBlocked           = "the profile governs nothing: its tierLabelKey is in use"
+	// SkipExcluded: listed in the profile's excludedNamespaces.
+	SkipExcluded = "listed in excludedNamespaces"
+	// SkipTerminating: the namespace is being deleted; it is also held.
+	SkipTerminating = "being deleted"
+	// SkipShared: a shared namespace, which no tier matches.
+	SkipShared = "shared namespace"
+	// SkipConflict prefixes the reason of a held conflicting namespace; the
+	// conflict's message follows.
+	SkipConflict = "in conflict; left as it is"
+	// SkipBlocked: a namespace a tier matches while the profile is blocked
+	// by TierLabelKeyInUse.
+	SkipBlocked = "the profile governs nothing: its tierLabelKey is in use"
 )
 
 // Compute returns the plan for in.Profile. It fails only when a selector
