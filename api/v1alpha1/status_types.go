@@ -99,13 +99,15 @@ type SegmentationProfileStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
 	// governedNamespaces is how many namespaces the profile governs.
+	// +kubebuilder:default=0
 	// +optional
-	GovernedNamespaces int32 `json:"governedNamespaces,omitempty"`
+	GovernedNamespaces int32 `json:"governedNamespaces"`
 
 	// managedPolicies is how many NetworkPolicies Tierguard keeps for the
 	// profile.
+	// +kubebuilder:default=0
 	// +optional
-	ManagedPolicies int32 `json:"managedPolicies,omitempty"`
+	ManagedPolicies int32 `json:"managedPolicies"`
 
 	// tiers gives the number of namespaces in each tier.
 	// +kubebuilder:validation:MaxItems=32
@@ -121,16 +123,19 @@ type SegmentationProfileStatus struct {
 	Conflicts []Conflict `json:"conflicts,omitempty"`
 
 	// conflictCount is the number of conflicts, listed or not.
+	// +kubebuilder:default=0
 	// +optional
-	ConflictCount int32 `json:"conflictCount,omitempty"`
+	ConflictCount int32 `json:"conflictCount"`
 
 	// drift records the repairs of enforced objects that were changed.
+	// +kubebuilder:default={}
 	// +optional
 	Drift DriftStatus `json:"drift,omitempty"`
 
 	// pendingChanges, in Audit mode, is how many objects Enforce would write.
+	// +kubebuilder:default=0
 	// +optional
-	PendingChanges int32 `json:"pendingChanges,omitempty"`
+	PendingChanges int32 `json:"pendingChanges"`
 }
 
 // TierStatus is the namespace count of one tier.
@@ -163,8 +168,9 @@ type Conflict struct {
 // DriftStatus records repairs of drift.
 type DriftStatus struct {
 	// repairs is the number of repairs since the profile was created.
+	// +kubebuilder:default=0
 	// +optional
-	Repairs int64 `json:"repairs,omitempty"`
+	Repairs int64 `json:"repairs"`
 	// lastDetectedTime is when drift was last found.
 	// +optional
 	LastDetectedTime *metav1.Time `json:"lastDetectedTime,omitempty"`

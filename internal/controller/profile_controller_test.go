@@ -132,7 +132,8 @@ var _ = Describe("SegmentationProfile controller", func() {
 		f.update(f.id, func(p *segv1.SegmentationProfile) { p.Spec.Mode = segv1.ModeAudit })
 		Eventually(f.condition(f.id, segv1.ConditionReady), timeout, interval).Should(Equal("True/Audited"))
 		f.update(f.id, func(p *segv1.SegmentationProfile) {
-			p.Spec.Tiers = p.Spec.Tiers[:3] // remove qa
+			p.Spec.Tiers = p.Spec.Tiers[:3] // remove qa and its flow
+			p.Spec.Flows = p.Spec.Flows[:1]
 		})
 		Eventually(func() int32 { return f.get(f.id).Status.PendingChanges }, timeout, interval).Should(BeEquivalentTo(2))
 		Consistently(tierOf(qa), 2*time.Second, interval).Should(Equal("qa"), "Audit mode writes nothing")
@@ -172,9 +173,10 @@ var _ = Describe("SegmentationProfile controller", func() {
 			Namespace: dev, Kind: "NetworkPolicy", Name: render.PolicyName, Change: segv1.DriftDeleted}))
 		Eventually(tierOf(dev), timeout, interval).Should(Equal("dev"))
 
-		By("stripping the policy's labels")
+		By("stripping the policy's labels (and annotating it, so the editor owns a field)")
 		pol, _ = policyIn(prod)
 		pol.Labels = nil
+		pol.Annotations["example.com/reason"] = "cleanup"
 		Expect(k8s.Update(f.ctx, pol, client.FieldOwner("label-stripper"))).To(Succeed())
 		Eventually(tierOf(prod), timeout, interval).Should(Equal("prod"))
 		Eventually(lastDrift(f), timeout, interval).Should(Equal(segv1.DriftRecord{
@@ -187,7 +189,7 @@ var _ = Describe("SegmentationProfile controller", func() {
 			Namespace: dev, Kind: "Namespace", Name: dev, Change: segv1.DriftLabelChanged, Manager: "kubectl-label"}))
 
 		By("removing the tier label")
-		patchLabels(test, map[string]any{f.key: nil}, "kubectl-label")
+		patchLabels(test, map[string]any{f.key: nil, "owner": "team-a"}, "kubectl-label")
 		Eventually(func() map[string]string { return labelsOf(test) }, timeout, interval).Should(HaveKeyWithValue(f.key, "test"))
 		Eventually(lastDrift(f), timeout, interval).Should(Equal(segv1.DriftRecord{
 			Namespace: test, Kind: "Namespace", Name: test, Change: segv1.DriftLabelRemoved, Manager: "kubectl-label"}))
@@ -328,7 +330,7 @@ var _ = Describe("SegmentationProfile controller", func() {
 			names = append(names, c.Name)
 		}
 		Expect(names).To(Equal([]string{"Name", "Mode", "Ready", "Namespaces", "Repairs", "Conflicts", "Age"}))
-		Expect(table.Rows[0].Cells[1:5]).To(Equal([]any{"Enforce", "True", int64(1), int64(0)}))
+		Expect(table.Rows[0].Cells[1:6]).To(Equal([]any{"Enforce", "True", float64(1), float64(0), float64(0)}))
 	})
 })
 

@@ -174,14 +174,21 @@ func (r *ProfileReconciler) confirmDrift(ctx context.Context, a diff.Action, now
 }
 
 // lastManager returns the field manager, other than Tierguard, that wrote
-// the object last.
+// the object last, since Tierguard's own last write. A change that only
+// removed fields leaves no entry of its author, so it stays unknown.
 func lastManager(entries []metav1.ManagedFieldsEntry) string {
+	var since metav1.Time
+	for _, e := range entries {
+		if e.Manager == FieldManager && e.Time != nil && e.Subresource == "" {
+			since = *e.Time
+		}
+	}
 	var (
 		name string
 		at   metav1.Time
 	)
 	for _, e := range entries {
-		if e.Manager == FieldManager || e.Time == nil || e.Subresource != "" {
+		if e.Manager == FieldManager || e.Time == nil || e.Subresource != "" || e.Time.Before(&since) {
 			continue
 		}
 		if name == "" || !e.Time.Before(&at) {
