@@ -53,6 +53,18 @@ verify: manifests generate ## Fail when generated files are stale or code is not
 test: manifests generate fmt vet envtest-assets ## Run unit, envtest and e2e suites against the control plane built from source.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test ./... -count=1 -timeout 45m
 
+.PHONY: test-e2e
+test-e2e: envtest-assets ## Run only the end-to-end suite (test/e2e): the manager binary on a local control plane, driven through kubectl.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test ./test/e2e/ -count=1 -v -timeout 20m
+
+.PHONY: demo
+demo: build envtest-assets ## Start a local control plane, run the manager and show the sample profile, drift and repair (DEMO_EXIT=1: stop at the end).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) run ./hack/demo
+
+.PHONY: demo-stop
+demo-stop: ## Stop the cluster that `make demo` left running.
+	$(GO) run ./hack/demo -stop
+
 .PHONY: envtest-assets
 envtest-assets: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl from source (once; ~20 min cold on 2 cores).
 	ENVTEST_ASSETS_DIR="$(ENVTEST_ASSETS_DIR)" K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest/build.sh

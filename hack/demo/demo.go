@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tierguard/tierguard/test/controlplane"
+	"github.com/tierguard/tierguard/test/e2e/framework"
+)
+
+// Names the demo uses.
+const (
+	profileName  = "company"
+	samplePath   = "config/samples/segmentation_v1alpha1_segmentationprofile.yaml"
+	tierLabel    = "segmentation.tierguard.io/tier"
+	profileLabel = "segmentation.tierguard.io/profile"
+	psaLabel     = "pod-security.kubernetes.io/enforce"
+	policyName   = "tierguard-isolation"
+	// The namespaces that get tampered with.
+	tamperedPolicyNS = "payments-prod"
+	tamperedLabelNS  = "team-a-dev"
+	// shownPolicyNS is the namespace whose policy is shown in full: the test
+	// tier admits dev on 443, so it has every kind of rule.
+	shownPolicyNS = "team-a-test"
+)
+
+// demoNamespace is a namespace the demo creates, and why the sample profile
+// treats it as it does.
+type demoNamespace struct {
+	name, env, role string
+}
+
+// namespaces are chosen so that the sample profile
+// (config/samples/segmentation_v1alpha1_segmentationprofile.yaml) shows each
+// of its rules.
+var namespaces = []demoNamespace{
+	{"team-a-dev", "dev", "tier dev (selector env=dev)"},
+	{"sandbox", "", "tier dev (listed by name)"},
+	{"team-a-test", "test", "tier test (selector env=test)"},
+	{"team-b-test", "test", "tier test (selector env=test)"},
+	{"payments-prod", "prod", "tier prod (isolation: Namespace)"},
+	{"billing-prod", "prod", "tier prod (isolation: Namespace)"},
+	{"ingress-nginx", "", "shared: reaches every tier, gets no policy"},
+	{"monitoring", "", "shared: reaches every tier, gets no policy"},
+	{"legacy", "dev", "matches dev but is in excludedNamespaces"},
+	{"marketing-site", "", "unrelated: no tier"},
+}
+
+// demo is one run of the demo.
+type demo struct {
+	out        *printer
+	dir        string // work dir as given, for short paths in output
+	absDir     string
+	managerBin string
+	began      time.Time
+
+	cp      *controlplane.ControlPlane
+	kubectl framework.Kubectl // admin, echoing
+	quiet   framework.Kubectl // admin, silent (polling)
+	manager *framework.Manager
+	saUser  string
+}
+
+// run performs every step of the demo.
+func (d *demo) run(ctx context.Context) error {
+	steps := []func(context.Context) error{
+		d.startControlPlane,
+		d.install,
+		d.createNamespaces,
+		d.startManager,
+		d.applyProfile,
+		d.showState,
+		d.tamper,
+		d.showRepair,
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			if d.manager != nil && ctx.Err() == nil {
+				fmt.Fprintf(os.Stderr, "\n--- last lines of the manager's log (%s) ---\n%s\n", d.manager.LogPath, d.manager.LogTail(40))
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *demo) startControlPlane(ctx context.Context) error {
+	d.out.heading("Starting a local control plane: etcd, kube-apiserver (RBAC on), kube-controller-manager, on 127.0.0.1")
+	began := time.Now()
+	cp, err := controlplane.Start(ctx, controlplane.Options{WorkDir: d.absDir, Logf: d.out.logf})
+	if err != nil {
+		return err
+	}
+	d.cp = cp
+	if err := cp.WriteStateFile(filepath.Join(d.absDir, stateFileName)); err != nil {
+		return err
+	}
+	kubectlPath := filepath.Join(controlplane.ResolveAssetsDir(""), controlplane.KubectlBinary)
+	d.kubectl = framework.Kubectl{Path: kubectlPath, Kubeconfig: cp.KubeconfigPath, Echo: os.Stdout}
+	d.quiet = framework.Kubectl{Path: kubectlPath, Kubeconfig: cp.KubeconfigPath}
+	d.out.note("Ready in %s. Every command below runs with KUBECONFIG=%s (an admin).", time.Since(began).Round(100*time.Millisecond), d.rel(cp.KubeconfigPath))
+	return nil
+}
+
+func (d *demo) install(ctx context.Context) error {
+	d.out.heading("Installing the CRD and the manager's least-privilege RBAC from config/")
+	if err := framework.InstallCRD(ctx, d.kubectl, "config"); err != nil {
+		return err
+	}
+	overlay := filepath.Join(d.dir, "rbac")
+	d.out.note("%s is a kustomize overlay of config/rbac's %s,\nwith config/default's namespace (%s) and name prefix (tierguard-):",
+		overlay, strings.Join(framework.RBACFiles, ", "), framework.SystemNamespace)
+	if err := framework.InstallRBAC(ctx, d.kubectl, "config", overlay); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (d *demo) createNamespaces(ctx context.Context) error {
+	d.out.heading("Creating namespaces for the sample profile to find")
+	var manifest strings.Builder
+	for _, ns := range namespaces {
+		env := "-"
+		fmt.Fprintf(&manifest, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", ns.name)
+		if ns.env != "" {
+			env = "env=" + ns.env
+			fmt.Fprintf(&manifest, "  labels:\n    env: %s\n", ns.env)
+		}
+		manifest.WriteString("---\n")
+		d.out.note("%-15s %-9s %s", ns.name, env, ns.role)
+	}
+	path := filepath.Join(d.dir, "namespaces.yaml")
+	if err := os.WriteFile(path, []byte(manifest.String()), 0o644); err != nil {
+		return fmt.Errorf("write namespaces: %w", err)
+	}
+	_, err := d.kubectl.Run(ctx, "apply", "-f", path)
+	return err
+}
+
+func (d *demo) startManager(ctx context.Context) error {
+	d.out.heading("Starting the manager as its own ServiceAccount (not admin)")
+	_, kubeconfig, err := d.cp.ServiceAccountConfig(ctx, framework.SystemNamespace, framework.ServiceAccountName)
+	if err != nil {
+		return err
+	}
+	d.saUser = framework.ServiceAccountUser(framework.ServiceAccountName)
+	sa := d.kubectl.WithKubeconfig(kubeconfig)
+	d.out.note("A token for ServiceAccount %s/%s, from the TokenRequest API, in %s:", framework.SystemNamespace, framework.ServiceAccountName, d.rel(kubeconfig))
+	if _, err := sa.Run(ctx, "auth", "whoami"); err != nil {
+		return err
+	}
+	// can-i exits with 1 for "no", which is the answer to show here.
+	out, _ := sa.Run(ctx, "auth", "can-i", "list", "secrets", "--all-namespaces")
+	if strings.TrimSpace(out) != "no" {
+		return fmt.Errorf("the manager's ServiceAccount may list secrets: RBAC is not least-privilege")
+	}
+
+	m, err := framework.StartManager(framework.ManagerOptions{
+		Binary: d.managerBin, Kubeconfig: kubeconfig, Name: "manager",
+		LogDir: filepath.Join(d.absDir, "logs"), LeaderElect: true,
+	})
+	if err != nil {
+		return err
+	}
+	d.manager = m
+	d.out.note("$ KUBECONFIG=%s POD_NAMESPACE=%s %s --leader-elect --metrics-bind-address=%s --metrics-secure=false ...",
+		d.rel(kubeconfig), framework.SystemNamespace, d.managerBin, strings.TrimSuffix(strings.TrimPrefix(m.MetricsURL, "http://"), "/metrics"))
+	if err := m.WaitServing(ctx, time.Minute); err != nil {
+		return err
+	}
+	d.out.note("Manager running: pid %d, log %s", m.PID(), d.rel(m.LogPath))
+	return nil
+}
+
+func (d *demo) applyProfile(ctx context.Context) error {
+	d.out.heading("Applying the sample SegmentationProfile and waiting for Ready")
+	if _, err := d.kubectl.Run(ctx, "apply", "-f", samplePath); err != nil {
+		return err
+	}
+	began := time.Now()
+	if _, err := d.kubectl.Wait(ctx, 2*time.Minute, "--for=condition=Ready", "segmentationprofile/"+profileName); err != nil {
+		return err
+	}
+	d.out.note("Enforced %s after the apply.", time.Since(began).Round(100*time.Millisecond))
+	return nil
+}
+
+func (d *demo) showState(ctx context.Context) error {
+	d.out.heading("What a user sees")
+	d.out.note("The profile, with its printer columns:")
+	if _, err := d.kubectl.Run(ctx, "get", "segmentationprofiles"); err != nil {
+		return err
+	}
+	d.out.note("\nThe namespaces and the labels Tierguard owns (shared, excluded and unrelated ones stay unlabelled):")
+	if _, err := d.kubectl.Run(ctx, "get", "namespaces", "-L", strings.Join([]string{tierLabel, profileLabel, psaLabel}, ",")); err != nil {
+		return err
+	}
+	d.out.note("\nOne NetworkPolicy per governed namespace:")
+	if _, err := d.kubectl.Run(ctx, "get", "networkpolicies", "--all-namespaces"); err != nil {
+		return err
+	}
+	d.out.note("\nThe test tier's policy in full: same tier, the shared namespaces, and dev on TCP 443:")
+	_, err := d.kubectl.Run(ctx, "get", "networkpolicy", policyName, "-n", shownPolicyNS, "-o", "yaml")
+	return err
+}
+
+func (d *demo) tamper(ctx context.Context) error {
+	d.out.heading("Tampering: an allow-all ingress rule, and a stripped tier label")
+	d.out.note("kubectl records who wrote what in managedFields (kubectl patch as the field manager kubectl-patch);\nTierguard reads it to report who changed its objects.")
+	if _, err := d.kubectl.Run(ctx, "patch", "networkpolicy", policyName, "-n", tamperedPolicyNS,
+		"--type=json", `-p=[{"op":"add","path":"/spec/ingress/-","value":{}}]`); err != nil {
+		return err
+	}
+	_, err := d.kubectl.Run(ctx, "label", "namespace", tamperedLabelNS, tierLabel+"-")
+	return err
+}
+
+func (d *demo) showRepair(ctx context.Context) error {
+	d.out.heading("Tierguard repairs the drift and records it")
+	began := time.Now()
+	if err := d.waitRepairs(ctx, 2); err != nil {
+		return err
+	}
+	d.out.note("Both repaired within %s. The policy has its planned rules again, the label is back:", time.Since(began).Round(100*time.Millisecond))
+	if _, err := d.kubectl.Run(ctx, "get", "networkpolicy", policyName, "-n", tamperedPolicyNS,
+		"-o", `jsonpath={range .spec.ingress[*]}{.from}{"\n"}{end}`); err != nil {
+		return err
+	}
+	if _, err := d.kubectl.Run(ctx, "get", "namespace", tamperedLabelNS, "-L", tierLabel); err != nil {
+		return err
+	}
+	d.out.note("\nstatus.drift: what changed, when, and by which field manager (a removed label leaves no\nmanagedFields entry of its remover, so that manager stays unknown):")
+	if _, err := d.kubectl.Run(ctx, "get", "segmentationprofile", profileName, "-o",
+		`jsonpath=repairs: {.status.drift.repairs}{"\n"}{range .status.drift.recent[*]}{.time}  {.kind}  {.namespace}/{.name}  {.change}  manager={.manager}{"\n"}{end}`); err != nil {
+		return err
+	}
+	if _, err := d.kubectl.Run(ctx, "get", "segmentationprofiles"); err != nil {
+		return err
+	}
+	d.out.note("\nEvents on the profile:")
+	if _, err := d.kubectl.Run(ctx, "events", "--for", "segmentationprofile/"+profileName); err != nil {
+		return err
+	}
+	d.out.note("\nThe manager's metrics:")
+	m, err := d.manager.Metrics(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.kubectl.Echo, "$ curl -s %s | grep '^tierguard_'\n", d.manager.MetricsURL)
+	for _, s := range m.Filter("tierguard_") {
+		fmt.Fprintf(d.kubectl.Echo, "%s%s %g\n", s.Name, formatLabels(s.Labels), s.Value)
+	}
+	return nil
+}
+
+// waitRepairs polls status.drift.repairs until it reaches n.
+func (d *demo) waitRepairs(ctx context.Context, n int) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := d.quiet.Run(ctx, "get", "segmentationprofile", profileName, "-o", "jsonpath={.status.drift.repairs}")
+		if got, convErr := strconv.Atoi(strings.TrimSpace(out)); err == nil && convErr == nil && got >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("status.drift.repairs is %q a minute after tampering, want %d (last error: %v)", out, n, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// printUsage tells how to use and stop the cluster left running.
+func (d *demo) printUsage() {
+	d.out.heading("The demo cluster keeps running")
+	d.out.note("Use it from another shell (the PATH line puts first a kubectl of the API server's version):\n\n"+
+		"    export KUBECONFIG=%s\n    export PATH=%s:$PATH\n    kubectl get segmentationprofiles\n    kubectl get namespaces -L %s\n\n"+
+		"Manager: pid %d, as %s, log %s, metrics %s\n"+
+		"Control plane logs: %s\n\n"+
+		"Stop it with `make demo-stop`, Ctrl-C here, or `kill %d`.",
+		d.cp.KubeconfigPath, filepath.Dir(d.kubectl.Path), tierLabel, d.manager.PID(), d.saUser, d.manager.LogPath, d.manager.MetricsURL,
+		filepath.Dir(d.cp.APIServerLogPath), os.Getpid())
+}
+
+// stop stops the manager, then the control plane.
+func (d *demo) stop() error {
+	var errs []error
+	if d.manager != nil {
+		errs = append(errs, d.manager.Stop(10*time.Second))
+	}
+	if d.cp != nil {
+		d.out.muted = true
+		errs = append(errs, d.cp.Stop())
+	}
+	err := errors.Join(errs...)
+	if err == nil && d.cp != nil {
+		fmt.Println("Stopped the manager and the control plane.")
+	}
+	return err
+}
+
+// rel shortens a path under the working directory.
+func (d *demo) rel(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	if r, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return path
+}
+
+// formatLabels renders labels as Prometheus does, sorted.
+func formatLabels(labels map[string]string) string {
+	if len(labels) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%q", k, labels[k])
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}

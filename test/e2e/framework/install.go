@@ -1,0 +1,150 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Names config/default gives Tierguard's objects (namespace tierguard-system,
+// name prefix tierguard-), which the RBAC overlay reproduces.
+const (
+	// SystemNamespace is the operator's namespace: the manager's
+	// POD_NAMESPACE and the namespace of its leader election lease.
+	SystemNamespace = "tierguard-system"
+	// ServiceAccountName is the manager's ServiceAccount.
+	ServiceAccountName = "tierguard-controller-manager"
+	// ClusterRoleName is config/rbac/role.yaml's ClusterRole, generated from
+	// the controller's RBAC markers.
+	ClusterRoleName = "tierguard-manager-role"
+	// LeaderElectionRoleName is config/rbac/leader_election_role.yaml's Role.
+	LeaderElectionRoleName = "tierguard-leader-election-role"
+	// LeaseName is the manager's leader election lease (cmd/manager).
+	LeaseName = "tierguard.segmentation.tierguard.io"
+	// CRDName is the SegmentationProfile CRD.
+	CRDName = "segmentationprofiles.segmentation.tierguard.io"
+)
+
+// RBACFiles are the files of config/rbac the manager needs: its
+// ServiceAccount, the generated ClusterRole, the leader election Role, and
+// their bindings. The metrics auth roles are left out: the suite and the
+// demo serve metrics over plain HTTP on loopback, so the manager gets no
+// permission it does not use.
+var RBACFiles = []string{
+	"service_account.yaml",
+	"role.yaml",
+	"role_binding.yaml",
+	"leader_election_role.yaml",
+	"leader_election_role_binding.yaml",
+}
+
+// ServiceAccountUser is the user name the API server gives a ServiceAccount
+// of SystemNamespace.
+func ServiceAccountUser(name string) string {
+	return "system:serviceaccount:" + SystemNamespace + ":" + name
+}
+
+// InstallCRD applies <configDir>/crd with server-side apply, as `make
+// install` does, and waits until the API server serves the CRD. configDir is
+// the repository's config directory, relative to the working directory of
+// both this process and kubectl, or absolute.
+func InstallCRD(ctx context.Context, k Kubectl, configDir string) error {
+	if _, err := k.Run(ctx, "apply", "--server-side", "-k", filepath.Join(configDir, "crd")); err != nil {
+		return fmt.Errorf("install CRD: %w", err)
+	}
+	if _, err := k.Wait(ctx, time.Minute, "--for=condition=Established", "crd/"+CRDName); err != nil {
+		return fmt.Errorf("install CRD: %w", err)
+	}
+	return nil
+}
+
+// InstallRBAC creates SystemNamespace and applies RBACFiles of
+// <configDir>/rbac through a kustomize overlay, written to overlayDir, that
+// sets the namespace and name prefix of config/default, so the manager's
+// ServiceAccount is bound to exactly the roles a deployment gets.
+func InstallRBAC(ctx context.Context, k Kubectl, configDir, overlayDir string) error {
+	if err := WriteRBACOverlay(configDir, overlayDir); err != nil {
+		return err
+	}
+	if _, err := k.Run(ctx, "create", "namespace", SystemNamespace); err != nil {
+		return fmt.Errorf("install RBAC: %w", err)
+	}
+	if _, err := k.Run(ctx, "apply", "-k", overlayDir); err != nil {
+		return fmt.Errorf("install RBAC: %w", err)
+	}
+	return nil
+}
+
+// WriteRBACOverlay writes a kustomization with copies of RBACFiles of
+// <configDir>/rbac (kustomize loads no file from outside the overlay's
+// directory) to dir.
+func WriteRBACOverlay(configDir, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write RBAC overlay: %w", err)
+	}
+	var b strings.Builder
+	b.WriteString("# config/rbac's manager permissions, named as config/default names them.\n")
+	b.WriteString("namespace: " + SystemNamespace + "\nnamePrefix: tierguard-\nresources:\n")
+	for _, name := range RBACFiles {
+		data, err := os.ReadFile(filepath.Join(configDir, "rbac", name))
+		if err != nil {
+			return fmt.Errorf("write RBAC overlay: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("write RBAC overlay: %w", err)
+		}
+		b.WriteString("- " + name + "\n")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write RBAC overlay: %w", err)
+	}
+	return nil
+}
+
+// BindServiceAccount creates another ServiceAccount in SystemNamespace bound
+// to the same ClusterRole and leader election Role as the manager's, so a
+// second replica can run under an identity of its own.
+func BindServiceAccount(ctx context.Context, k Kubectl, name string) error {
+	subject := "--serviceaccount=" + SystemNamespace + ":" + name
+	steps := [][]string{
+		{"create", "serviceaccount", name, "-n", SystemNamespace},
+		{"create", "clusterrolebinding", name, "--clusterrole=" + ClusterRoleName, subject},
+		{"create", "rolebinding", name, "-n", SystemNamespace, "--role=" + LeaderElectionRoleName, subject},
+	}
+	for _, args := range steps {
+		if _, err := k.Run(ctx, args...); err != nil {
+			return fmt.Errorf("bind service account %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// WaitCanI waits until RBAC lets user do verb on resource (the API server's
+// authorizer sees new bindings through an informer, shortly after they are
+// created).
+func WaitCanI(ctx context.Context, k Kubectl, user, verb, resource, namespace string) error {
+	args := []string{"auth", "can-i", verb, resource, "--as=" + user}
+	if namespace != "" {
+		args = append(args, "-n", namespace)
+	}
+	quiet := k
+	quiet.Echo = nil
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := quiet.Run(ctx, args...)
+		if err == nil && strings.TrimSpace(out) == "yes" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s may not %s %s after 30s: %q, %v", user, verb, resource, out, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package framework
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Kubectl runs a kubectl binary against one kubeconfig, passed in the
+// KUBECONFIG environment variable so that an echoed command is exactly what a
+// person types after `export KUBECONFIG=...`.
+type Kubectl struct {
+	// Path is the kubectl binary.
+	Path string
+	// Kubeconfig is the kubeconfig file it uses.
+	Kubeconfig string
+	// Env is added to the environment, e.g. KUBE_EDITOR for `kubectl edit`.
+	Env []string
+	// Echo, when set, receives "$ kubectl <args>" before each command and
+	// the command's output after it.
+	Echo io.Writer
+}
+
+// WithEnv returns a copy of k whose commands also get env.
+func (k Kubectl) WithEnv(env ...string) Kubectl {
+	k.Env = append(append([]string{}, k.Env...), env...)
+	return k
+}
+
+// WithKubeconfig returns a copy of k that authenticates with another
+// kubeconfig, for acting as another user.
+func (k Kubectl) WithKubeconfig(path string) Kubectl {
+	k.Kubeconfig = path
+	return k
+}
+
+// Command returns the command running kubectl with args and stdin.
+func (k Kubectl) Command(ctx context.Context, stdin string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, k.Path, args...)
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+k.Kubeconfig), k.Env...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	return cmd
+}
+
+// Run runs kubectl with args and returns its stdout. The error quotes the
+// command and its stderr. With Echo set, the command and its combined output
+// are echoed.
+func (k Kubectl) Run(ctx context.Context, args ...string) (string, error) {
+	return k.RunWithInput(ctx, "", args...)
+}
+
+// RunWithInput is Run with stdin, for `kubectl apply -f -`.
+func (k Kubectl) RunWithInput(ctx context.Context, stdin string, args ...string) (string, error) {
+	if k.Echo != nil {
+		fmt.Fprintf(k.Echo, "$ kubectl %s\n", quoteArgs(args))
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := k.Command(ctx, stdin, args...)
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if k.Echo != nil {
+		k.Echo.Write(stdout.Bytes())
+		k.Echo.Write(stderr.Bytes())
+	}
+	if err != nil {
+		return stdout.String(), fmt.Errorf("kubectl %s: %w: %s", quoteArgs(args), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// quoteArgs renders args as a shell would need them, quoting those with
+// spaces or shell metacharacters in single quotes.
+func quoteArgs(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"{}[]$*?|&;<>()\\`!#") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
+
+// RepoRoot returns the repository root: the nearest directory, from the
+// working directory up, that holds go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("find repository root: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("find repository root: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Wait runs `kubectl wait <args> --timeout=<timeout>`. kubectl wait fails at
+// once, instead of waiting, while the object has no status.conditions yet
+// (".status.conditions accessor error") or does not exist, so Wait retries
+// those failures until timeout. The command is echoed once, as typed.
+func (k Kubectl) Wait(ctx context.Context, timeout time.Duration, args ...string) (string, error) {
+	args = append(append([]string{"wait"}, args...), fmt.Sprintf("--timeout=%s", timeout))
+	if k.Echo != nil {
+		fmt.Fprintf(k.Echo, "$ kubectl %s\n", quoteArgs(args))
+	}
+	quiet := k
+	quiet.Echo = nil
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := quiet.Run(ctx, args...)
+		if err == nil {
+			if k.Echo != nil {
+				io.WriteString(k.Echo, out)
+			}
+			return out, nil
+		}
+		transient := strings.Contains(err.Error(), "accessor error") || strings.Contains(err.Error(), "NotFound") ||
+			strings.Contains(err.Error(), "not found")
+		if !transient || time.Now().After(deadline) || ctx.Err() != nil {
+			if k.Echo != nil {
+				fmt.Fprintln(k.Echo, err)
+			}
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
