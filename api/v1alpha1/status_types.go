@@ -19,6 +19,10 @@ const (
 	// ConditionReconciling is present, and True, while Tierguard works towards
 	// the plan.
 	ConditionReconciling = "Reconciling"
+	// ConditionIsolationVerified is True when no NetworkPolicy in a governed
+	// namespace allows traffic the profile forbids, False when one does, and
+	// Unknown while Tierguard's own policies are not all in place.
+	ConditionIsolationVerified = "IsolationVerified"
 	// ConditionStalled is present, and True, while Tierguard cannot progress
 	// without a change by a person.
 	ConditionStalled = "Stalled"
@@ -47,6 +51,13 @@ const (
 	ReasonConflictsFound = "ConflictsFound"
 	// ReasonNoConflicts: no namespace is claimed twice.
 	ReasonNoConflicts = "NoConflicts"
+	// ReasonNoLeaks: the policies allow nothing the profile forbids.
+	ReasonNoLeaks = "NoLeaks"
+	// ReasonLeaksFound: a policy allows traffic the profile forbids.
+	ReasonLeaksFound = "LeaksFound"
+	// ReasonEvaluating: isolation cannot be verified until Tierguard's
+	// policies are in place.
+	ReasonEvaluating = "Evaluating"
 	// ReasonDeleting: the profile is being deleted and Tierguard is removing
 	// what it wrote.
 	ReasonDeleting = "Deleting"
@@ -132,6 +143,12 @@ type SegmentationProfileStatus struct {
 	// +optional
 	Drift DriftStatus `json:"drift,omitempty"`
 
+	// isolation reports holes: traffic the profile forbids that the
+	// NetworkPolicies in governed namespaces, taken together, allow.
+	// +kubebuilder:default={}
+	// +optional
+	Isolation IsolationStatus `json:"isolation,omitempty"`
+
 	// pendingChanges, in Audit mode, is how many objects Enforce would write.
 	// +kubebuilder:default=0
 	// +optional
@@ -205,4 +222,41 @@ type DriftRecord struct {
 	// +kubebuilder:validation:MaxLength=256
 	// +optional
 	Manager string `json:"manager,omitempty"`
+}
+
+// IsolationStatus reports holes in the isolation.
+type IsolationStatus struct {
+	// leakCount is the number of holes, listed or not.
+	// +kubebuilder:default=0
+	// +optional
+	LeakCount int32 `json:"leakCount"`
+	// leaks lists the holes, at most 20.
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	// +optional
+	Leaks []Leak `json:"leaks,omitempty"`
+}
+
+// Leak is traffic the profile forbids that a NetworkPolicy allows.
+type Leak struct {
+	// fromTier is the source tier, when the sources are governed.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	FromTier string `json:"fromTier,omitempty"`
+	// fromNamespace is the source namespace, when it is not governed.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	FromNamespace string `json:"fromNamespace,omitempty"`
+	// to is the destination namespace.
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	To string `json:"to"`
+	// ports are the ports open beyond the profile's intent, e.g. "TCP/all".
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Ports string `json:"ports,omitempty"`
+	// policy is the namespace/name of a NetworkPolicy that opens the hole.
+	// +kubebuilder:validation:MaxLength=317
+	// +required
+	Policy string `json:"policy"`
 }

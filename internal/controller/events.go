@@ -22,6 +22,12 @@ func (r *ProfileReconciler) announceTransitions(profile *segv1.SegmentationProfi
 			r.Recorder.Eventf(profile, nil, "Warning", segv1.ReasonApplyFailed, "Enforce", ready.Message)
 		}
 	}
+	iso := meta.FindStatusCondition(next.Conditions, segv1.ConditionIsolationVerified)
+	prevIso := meta.FindStatusCondition(prev.Conditions, segv1.ConditionIsolationVerified)
+	if iso != nil && iso.Status == metav1.ConditionFalse &&
+		(prevIso == nil || prevIso.Status != metav1.ConditionFalse || prevIso.Message != iso.Message) {
+		r.Recorder.Eventf(profile, nil, "Warning", segv1.ReasonLeaksFound, "Verify", iso.Message)
+	}
 	conflict := meta.FindStatusCondition(next.Conditions, segv1.ConditionConflict)
 	prevConflict := meta.FindStatusCondition(prev.Conditions, segv1.ConditionConflict)
 	if conflict != nil && conflict.Status == metav1.ConditionTrue &&

@@ -23,6 +23,8 @@ type observation struct {
 	uids map[string]string
 	// ownPolicies counts the managed policies carrying the profile's label.
 	ownPolicies int32
+	// policies are all cached NetworkPolicies (do not mutate: uncopied).
+	policies []networkingv1.NetworkPolicy
 }
 
 // observe reads namespaces (metadata only), the other profiles and the
@@ -54,12 +56,13 @@ func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.Segmenta
 	obs.input.OtherProfiles = profiles.Items
 
 	policies := &networkingv1.NetworkPolicyList{}
-	if err := r.Client.List(ctx, policies, client.MatchingLabels{render.ManagedByLabel: render.ManagedByValue}, client.UnsafeDisableDeepCopy); err != nil {
-		return obs, fmt.Errorf("list managed network policies: %w", err)
+	if err := r.Client.List(ctx, policies, client.UnsafeDisableDeepCopy); err != nil {
+		return obs, fmt.Errorf("list network policies: %w", err)
 	}
+	obs.policies = policies.Items
 	for i := range policies.Items {
 		pol := &policies.Items[i]
-		if pol.Name != render.PolicyName {
+		if pol.Name != render.PolicyName || pol.Labels[render.ManagedByLabel] != render.ManagedByValue {
 			continue
 		}
 		obs.observed.Policies[pol.Namespace] = pol

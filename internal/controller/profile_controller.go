@@ -7,6 +7,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -46,6 +47,8 @@ type ProfileReconciler struct {
 	ApplyConcurrency int
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+
+	leakMemos sync.Map // profile name -> leakMemo
 }
 
 // +kubebuilder:rbac:groups=segmentation.tierguard.io,resources=segmentationprofiles,verbs=get;list;watch;patch
@@ -61,6 +64,7 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Client.Get(ctx, req.NamespacedName, profile); err != nil {
 		if apierrors.IsNotFound(err) {
 			metrics.Forget(req.Name)
+			r.leakMemos.Delete(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -104,10 +108,11 @@ func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.Segmenta
 	o := outcome{plan: plan, actions: diff.Compute(plan, state.observed), now: metav1.NewTime(r.now())}
 	if render.Mode(profile) == segv1.ModeAudit {
 		o.managedPolicies = state.ownPolicies
-		return o, nil
+	} else {
+		o.failed, o.repairs = r.write(ctx, profile, o.actions, o.now)
+		o.managedPolicies = managedAfter(plan, o)
 	}
-	o.failed, o.repairs = r.write(ctx, profile, o.actions, o.now)
-	o.managedPolicies = managedAfter(plan, o)
+	r.verifyIsolation(profile, state, &o)
 	r.report(profile, o)
 	return o, nil
 }
@@ -176,4 +181,5 @@ func (r *ProfileReconciler) report(profile *segv1.SegmentationProfile, o outcome
 		metrics.GovernedNamespaces.WithLabelValues(profile.Name, t.Name).Set(float64(t.Namespaces))
 	}
 	metrics.Conflicts.WithLabelValues(profile.Name).Set(float64(len(o.plan.Conflicts)))
+	metrics.IsolationLeaks.WithLabelValues(profile.Name).Set(float64(len(o.leaks)))
 }

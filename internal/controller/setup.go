@@ -8,7 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -24,19 +24,35 @@ import (
 	"github.com/tierguard/tierguard/internal/render"
 )
 
-// CacheOptions are the manager's cache options: managedFields stripped,
-// NetworkPolicies limited to those Tierguard manages. Namespaces are watched
-// as metadata only (see SetupWithManager).
+// CacheOptions are the manager's cache options: managedFields stripped
+// everywhere, and from NetworkPolicies also the last-applied annotation
+// kubectl keeps (a copy of the object). All NetworkPolicies are cached, not
+// only Tierguard's: any policy in a governed namespace can open a hole (see
+// internal/leaks). Namespaces are watched as metadata only (see
+// SetupWithManager).
 func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&networkingv1.NetworkPolicy{}: {
-				Label: labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedByValue}),
-			},
+			&networkingv1.NetworkPolicy{}: {Transform: stripPolicy},
 		},
 	}
 }
+
+// stripPolicy drops what Tierguard never reads from a cached policy.
+func stripPolicy(obj any) (any, error) {
+	if a, ok := obj.(metav1.Object); ok {
+		a.SetManagedFields(nil)
+		if ann := a.GetAnnotations(); ann[lastAppliedAnnotation] != "" {
+			ann = maps.Clone(ann)
+			delete(ann, lastAppliedAnnotation)
+			a.SetAnnotations(ann)
+		}
+	}
+	return obj, nil
+}
+
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
 // SetupWithManager registers the controller. Events for one profile
 // coalesce in the work queue into one reconcile.
@@ -72,13 +88,22 @@ func (r *ProfileReconciler) allProfiles(ctx context.Context, _ client.Object) []
 	return reqs
 }
 
-// policyOwner maps a managed policy to its profile; a policy whose labels
-// were stripped (it leaves the filtered cache) maps to every profile.
+// policyOwner maps a policy to the profile that governs its namespace (a
+// foreign policy can open a hole there), and a managed policy also to the
+// profile on its label.
 func (r *ProfileReconciler) policyOwner(ctx context.Context, obj client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
 	if p := obj.GetLabels()[render.ProfileLabel]; p != "" {
-		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: p}}}
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: p}})
 	}
-	return r.allProfiles(ctx, obj)
+	ns := &metav1.PartialObjectMetadata{}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: obj.GetNamespace()}, ns, client.UnsafeDisableDeepCopy); err == nil {
+		if p := ns.Labels[render.ProfileLabel]; p != "" && p != obj.GetLabels()[render.ProfileLabel] {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: p}})
+		}
+	}
+	return reqs
 }
 
 // specOrLifecycleChanged ignores status-only updates, so Tierguard's own

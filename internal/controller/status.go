@@ -9,6 +9,7 @@ import (
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/diff"
+	"github.com/tierguard/tierguard/internal/leaks"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
@@ -29,7 +30,10 @@ type outcome struct {
 	// managedPolicies is the number of managed policies of the profile after
 	// the pass.
 	managedPolicies int32
-	now             metav1.Time
+	// leaks are the holes found; meaningful only when isolationKnown.
+	leaks          []leaks.Leak
+	isolationKnown bool
+	now            metav1.Time
 }
 
 // computeStatus returns the profile's new status. It is a pure function of
@@ -54,7 +58,41 @@ func computeStatus(p *segv1.SegmentationProfile, o outcome) segv1.SegmentationPr
 	setConflictCondition(&st, o.plan, gen)
 	setDriftedCondition(&st, o, audit, gen)
 	setReadyCondition(&st, o, audit, gen)
+	setIsolation(&st, o, gen)
 	return st
+}
+
+const maxLeaksListed = 20
+
+// setIsolation reports the holes and IsolationVerified: Unknown until
+// Tierguard's own policies are in place, then True/NoLeaks or
+// False/LeaksFound naming the first holes.
+func setIsolation(st *segv1.SegmentationProfileStatus, o outcome, gen int64) {
+	c := metav1.Condition{Type: segv1.ConditionIsolationVerified, ObservedGeneration: gen,
+		Status: metav1.ConditionUnknown, Reason: segv1.ReasonEvaluating,
+		Message: "Isolation is verified once Tierguard's policies are in place"}
+	if o.isolationKnown {
+		st.Isolation.LeakCount = int32(len(o.leaks))
+		st.Isolation.Leaks = nil
+		for i, l := range o.leaks {
+			if i == maxLeaksListed {
+				break
+			}
+			st.Isolation.Leaks = append(st.Isolation.Leaks, segv1.Leak{
+				FromTier: l.FromTier, FromNamespace: l.FromNamespace, To: l.To, Ports: l.Ports, Policy: l.Policy})
+		}
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, segv1.ReasonNoLeaks,
+			"No NetworkPolicy in a governed namespace allows traffic the profile forbids"
+		if len(o.leaks) > 0 {
+			items := make([]string, 0, len(o.leaks))
+			for _, l := range o.leaks {
+				items = append(items, l.String())
+			}
+			c.Status, c.Reason = metav1.ConditionFalse, segv1.ReasonLeaksFound
+			c.Message = fmt.Sprintf("%d hole(s): %s", len(o.leaks), summarize(items))
+		}
+	}
+	meta.SetStatusCondition(&st.Conditions, c)
 }
 
 func setConflicts(st *segv1.SegmentationProfileStatus, plan *render.Plan) {

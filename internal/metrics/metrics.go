@@ -26,6 +26,12 @@ var (
 		Help: "Conflicts (namespaces claimed twice, tierLabelKey in use) of a profile.",
 	}, []string{"profile"})
 
+	// IsolationLeaks is the number of holes in a profile's isolation.
+	IsolationLeaks = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tierguard_isolation_leaks",
+		Help: "Traffic the profile forbids that NetworkPolicies in governed namespaces allow.",
+	}, []string{"profile"})
+
 	// ApplyErrors counts failed writes.
 	ApplyErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tierguard_apply_errors_total",
@@ -34,7 +40,7 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(GovernedNamespaces, DriftRepairs, Conflicts, ApplyErrors)
+	crmetrics.Registry.MustRegister(GovernedNamespaces, DriftRepairs, Conflicts, IsolationLeaks, ApplyErrors)
 }
 
 // Forget removes the series of a deleted profile.
@@ -42,5 +48,6 @@ func Forget(profile string) {
 	GovernedNamespaces.DeletePartialMatch(prometheus.Labels{"profile": profile})
 	DriftRepairs.DeletePartialMatch(prometheus.Labels{"profile": profile})
 	Conflicts.DeleteLabelValues(profile)
+	IsolationLeaks.DeleteLabelValues(profile)
 	ApplyErrors.DeleteLabelValues(profile)
 }

@@ -1,0 +1,86 @@
+package controller
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+
+	networkingv1 "k8s.io/api/networking/v1"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/leaks"
+	"github.com/tierguard/tierguard/internal/render"
+)
+
+// leakMemo is the last leak analysis of a profile and what it was made of,
+// so that passes which change none of its inputs do not repeat it.
+type leakMemo struct {
+	key   string
+	leaks []leaks.Leak
+}
+
+// verifyIsolation finds holes once Tierguard's own policies are in place:
+// before that, the cluster does not yet show the intent, and the result is
+// unknown.
+func (r *ProfileReconciler) verifyIsolation(profile *segv1.SegmentationProfile, state observation, o *outcome) {
+	audit := render.Mode(profile) == segv1.ModeAudit
+	if len(o.failed) > 0 || (audit && len(o.actions) > 0) {
+		return
+	}
+	o.isolationKnown = true
+	var foreign []networkingv1.NetworkPolicy
+	for _, p := range state.policies {
+		if o.plan.Lookup(p.Namespace) != nil && !isManagedPolicy(&p) {
+			foreign = append(foreign, p)
+		}
+	}
+	if len(foreign) == 0 {
+		r.leakMemos.Delete(profile.Name)
+		return
+	}
+	// Once the pass's writes are done, the governed namespaces carry the
+	// planned labels and policies.
+	namespaces := make([]render.Namespace, 0, len(state.input.Namespaces))
+	for _, ns := range state.input.Namespaces {
+		if g := o.plan.Lookup(ns.Name); g != nil {
+			ns.Labels = render.MergedLabels(ns.Labels, g.Labels)
+		}
+		namespaces = append(namespaces, ns)
+	}
+	policies := slices.Clone(foreign)
+	for _, g := range o.plan.Governed {
+		policies = append(policies, *g.Policy)
+	}
+	key := leakKey(o.plan, namespaces, foreign)
+	if m, ok := r.leakMemos.Load(profile.Name); ok && m.(leakMemo).key == key {
+		o.leaks = m.(leakMemo).leaks
+		return
+	}
+	o.leaks = leaks.Find(profile, o.plan, namespaces, policies)
+	r.leakMemos.Store(profile.Name, leakMemo{key: key, leaks: o.leaks})
+}
+
+func isManagedPolicy(p *networkingv1.NetworkPolicy) bool {
+	return p.Name == render.PolicyName && p.Labels[render.ManagedByLabel] == render.ManagedByValue
+}
+
+// leakKey identifies the inputs of a leak analysis.
+func leakKey(plan *render.Plan, namespaces []render.Namespace, foreign []networkingv1.NetworkPolicy) string {
+	h := sha256.New()
+	for _, g := range plan.Governed {
+		_, _ = io.WriteString(h, g.Name+"\x00"+g.Hash+"\x00")
+	}
+	for _, ns := range namespaces {
+		_, _ = io.WriteString(h, ns.Name+"\x01")
+		for _, k := range slices.Sorted(maps.Keys(ns.Labels)) {
+			_, _ = io.WriteString(h, k+"="+ns.Labels[k]+"\x00")
+		}
+	}
+	for _, p := range foreign {
+		_, _ = fmt.Fprintf(h, "%s/%s@%s\x02", p.Namespace, p.Name, p.ResourceVersion)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,84 @@
+package controller_test
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+)
+
+var _ = Describe("Isolation verification", func() {
+	var f *fixture
+	BeforeEach(func() { f = newFixture() })
+	AfterEach(func() { f.cleanup() })
+
+	leaksOf := func() []segv1.Leak { return f.get(f.id).Status.Isolation.Leaks }
+	foreign := func(ns, name string, spec networkingv1.NetworkPolicySpec) *networkingv1.NetworkPolicy {
+		p := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}
+		Expect(k8s.Create(f.ctx, p)).To(Succeed())
+		return p
+	}
+
+	It("names a foreign allow-all that opens a prod namespace, and clears when it goes", func() {
+		f.envNamespace("dev-a", "dev")
+		prod := f.envNamespace("prod-a", "prod")
+		f.create(f.profile())
+		f.waitEnforced(f.id)
+		Eventually(f.condition(f.id, segv1.ConditionIsolationVerified), timeout, interval).Should(Equal("True/NoLeaks"))
+
+		hole := foreign(prod, "allow-all", networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{}}})
+		Eventually(f.condition(f.id, segv1.ConditionIsolationVerified), timeout, interval).Should(Equal("False/LeaksFound"))
+		Expect(leaksOf()).To(ContainElement(segv1.Leak{FromTier: "dev", To: prod, Ports: "TCP/all, UDP/all, SCTP/all", Policy: prod + "/allow-all"}))
+		p := f.get(f.id)
+		Expect(p.Status.Isolation.LeakCount).To(BeNumerically(">=", 1))
+		Expect(meta.FindStatusCondition(p.Status.Conditions, segv1.ConditionIsolationVerified).Message).To(ContainSubstring(prod + "/allow-all"))
+		Eventually(eventReasons(f.id), timeout, interval).Should(ContainElement("LeaksFound"))
+		Consistently(func() error { _, err := policyIn(prod); return err }, "1s", interval).Should(Succeed(),
+			"Tierguard never deletes a policy it does not own")
+
+		Expect(k8s.Delete(f.ctx, hole)).To(Succeed())
+		Eventually(f.condition(f.id, segv1.ConditionIsolationVerified), timeout, interval).Should(Equal("True/NoLeaks"))
+		Expect(leaksOf()).To(BeEmpty())
+	})
+
+	It("finds namespaceSelector {} rules, rules selecting another tier, and ipBlocks, but not narrowing policies", func() {
+		dev := f.envNamespace("dev-a", "dev")
+		test := f.envNamespace("test-a", "test")
+		prod := f.envNamespace("prod-a", "prod")
+		f.create(f.profile())
+		f.waitEnforced(f.id)
+
+		foreign(prod, "deny-all", networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}})
+		foreign(test, "https-from-dev", networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{
+			From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{f.key: "dev"}}}},
+			Ports: []networkingv1.NetworkPolicyPort{{Port: ptr.To(intstr.FromInt32(443))}},
+		}}})
+		Consistently(f.condition(f.id, segv1.ConditionIsolationVerified), "2s", interval).Should(Equal("True/NoLeaks"),
+			"a policy that only narrows, or opens only what a flow allows, is no hole")
+
+		foreign(dev, "metrics", networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{
+			From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}},
+			Ports: []networkingv1.NetworkPolicyPort{{Port: ptr.To(intstr.FromInt32(9090))}},
+		}}})
+		foreign(prod, "from-test", networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{
+			From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{f.key: "test"}}}},
+		}}})
+		foreign(test, "world", networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{
+			From: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}}},
+		}}})
+		Eventually(leaksOf, timeout, interval).Should(SatisfyAll(
+			ContainElement(segv1.Leak{FromTier: "test", To: dev, Ports: "TCP/9090", Policy: dev + "/metrics"}),
+			ContainElement(segv1.Leak{FromTier: "test", To: prod, Ports: "TCP/all, UDP/all, SCTP/all", Policy: prod + "/from-test"}),
+			ContainElement(HaveField("Policy", test+"/world")),
+		))
+		for _, l := range leaksOf() {
+			Expect(l.Policy).NotTo(HaveSuffix("/deny-all"))
+			Expect(l.Policy).NotTo(HaveSuffix("/https-from-dev"))
+		}
+	})
+})

@@ -1,0 +1,171 @@
+package leaks
+
+import (
+	"testing"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/render"
+)
+
+func sel(env string) *segv1.LabelSelector {
+	return &segv1.LabelSelector{MatchLabels: map[string]segv1.LabelValue{"env": segv1.LabelValue(env)}}
+}
+
+func testProfile(egress segv1.EgressIsolation) *segv1.SegmentationProfile {
+	return &segv1.SegmentationProfile{
+		ObjectMeta: metav1.ObjectMeta{Name: "company"},
+		Spec: segv1.SegmentationProfileSpec{
+			Tiers: []segv1.Tier{
+				{Name: "dev", Namespaces: segv1.NamespaceSet{Selector: sel("dev")}},
+				{Name: "test", Namespaces: segv1.NamespaceSet{Selector: sel("test")}},
+				{Name: "prod", Namespaces: segv1.NamespaceSet{Selector: sel("prod")}, Isolation: segv1.IsolationNamespace},
+			},
+			Flows: []segv1.Flow{{From: "test", To: "prod", Ports: []segv1.NetworkPolicyPort{
+				{Protocol: "TCP", Port: ptr.To(intstr.FromInt32(443))}}}},
+			SharedNamespaces: &segv1.NamespaceSet{Names: []segv1.NamespaceName{"ingress"}},
+			Egress:           segv1.Egress{Isolation: egress},
+		},
+	}
+}
+
+// cluster returns the namespaces (with the labels Tierguard would have set)
+// and Tierguard's own policies for the profile.
+func cluster(t *testing.T, p *segv1.SegmentationProfile) (*render.Plan, []render.Namespace, []networkingv1.NetworkPolicy) {
+	t.Helper()
+	raw := []render.Namespace{
+		{Name: "dev-a", Labels: map[string]string{"env": "dev"}},
+		{Name: "test-a", Labels: map[string]string{"env": "test"}},
+		{Name: "prod-a", Labels: map[string]string{"env": "prod"}},
+		{Name: "prod-b", Labels: map[string]string{"env": "prod"}},
+		{Name: "ingress", Labels: map[string]string{}},
+		{Name: "other", Labels: map[string]string{}},
+	}
+	plan, err := render.Compute(render.Input{Profile: p, Namespaces: raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var namespaces []render.Namespace
+	var policies []networkingv1.NetworkPolicy
+	for _, ns := range raw {
+		labels := map[string]string{render.MetadataNameLabel: ns.Name}
+		for k, v := range ns.Labels {
+			labels[k] = v
+		}
+		if g := plan.Lookup(ns.Name); g != nil {
+			labels = render.MergedLabels(labels, g.Labels)
+			policies = append(policies, *g.Policy)
+		}
+		namespaces = append(namespaces, render.Namespace{Name: ns.Name, Labels: labels})
+	}
+	return plan, namespaces, policies
+}
+
+func foreign(ns, name string, spec networkingv1.NetworkPolicySpec) networkingv1.NetworkPolicy {
+	return networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}
+}
+
+var allowAll = networkingv1.NetworkPolicySpec{
+	PodSelector: metav1.LabelSelector{},
+	Ingress:     []networkingv1.NetworkPolicyIngressRule{{}},
+}
+
+func TestFind(t *testing.T) {
+	cases := []struct {
+		name    string
+		egress  segv1.EgressIsolation
+		foreign []networkingv1.NetworkPolicy
+		want    []Leak
+	}{
+		{name: "Tierguard's policies alone leak nothing"},
+		{
+			name:    "an allow-all opens prod-a to every tier and every ungoverned namespace",
+			foreign: []networkingv1.NetworkPolicy{foreign("prod-a", "allow-all", allowAll)},
+			want: []Leak{
+				{FromNamespace: "other", To: "prod-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "prod-a/allow-all"},
+				{FromTier: "dev", To: "prod-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "prod-a/allow-all"},
+				{FromTier: "prod", To: "prod-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "prod-a/allow-all"},
+				{FromTier: "test", To: "prod-a", Ports: "TCP/1-442, TCP/444-65535, UDP/all, SCTP/all", Policy: "prod-a/allow-all"},
+			},
+		},
+		{
+			name: "a namespaceSelector {} rule on one port leaks that port",
+			foreign: []networkingv1.NetworkPolicy{foreign("dev-a", "metrics", networkingv1.NetworkPolicySpec{
+				PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{
+					From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}},
+					Ports: []networkingv1.NetworkPolicyPort{{Port: ptr.To(intstr.FromInt32(9090))}},
+				}},
+			})},
+			want: []Leak{
+				{FromNamespace: "other", To: "dev-a", Ports: "TCP/9090", Policy: "dev-a/metrics"},
+				{FromTier: "prod", To: "dev-a", Ports: "TCP/9090", Policy: "dev-a/metrics"},
+				{FromTier: "test", To: "dev-a", Ports: "TCP/9090", Policy: "dev-a/metrics"},
+			},
+		},
+		{
+			name: "a rule selecting another tier's label leaks from that tier only",
+			foreign: []networkingv1.NetworkPolicy{foreign("prod-a", "from-dev", networkingv1.NetworkPolicySpec{
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{
+					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{render.DefaultTierLabelKey: "dev"}}}}}},
+			})},
+			want: []Leak{{FromTier: "dev", To: "prod-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "prod-a/from-dev"}},
+		},
+		{
+			name: "an ipBlock that can hold pod addresses is a leak",
+			foreign: []networkingv1.NetworkPolicy{foreign("test-a", "world", networkingv1.NetworkPolicySpec{
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{
+					IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}}}}},
+			})},
+			want: []Leak{
+				{FromNamespace: "other", To: "test-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "test-a/world"},
+				{FromTier: "dev", To: "test-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "test-a/world"},
+				{FromTier: "prod", To: "test-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "test-a/world"},
+			},
+		},
+		{
+			name: "a policy that only narrows is not a leak",
+			foreign: []networkingv1.NetworkPolicy{foreign("prod-a", "deny-all", networkingv1.NetworkPolicySpec{
+				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+			})},
+		},
+		{
+			name: "opening only what a flow allows is not a leak",
+			foreign: []networkingv1.NetworkPolicy{foreign("prod-a", "https-from-test", networkingv1.NetworkPolicySpec{
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{
+					From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{
+						MatchLabels: map[string]string{render.DefaultTierLabelKey: "test"}}}},
+					Ports: []networkingv1.NetworkPolicyPort{{Port: ptr.To(intstr.FromInt32(443))}},
+				}},
+			})},
+		},
+		{
+			name:   "with egress isolation, an egress allow-all leaks to ungoverned namespaces",
+			egress: segv1.EgressIsolationTier,
+			foreign: []networkingv1.NetworkPolicy{foreign("dev-a", "egress-all", networkingv1.NetworkPolicySpec{
+				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+				Egress:      []networkingv1.NetworkPolicyEgressRule{{}},
+			})},
+			want: []Leak{{FromTier: "dev", To: "other", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "dev-a/egress-all"}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testProfile(tc.egress)
+			plan, namespaces, policies := cluster(t, p)
+			got := Find(p, plan, namespaces, append(policies, tc.foreign...))
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d leaks:\n%v\nwant %d:\n%v", len(got), got, len(tc.want), tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Errorf("leak %d = %+v, want %+v", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
