@@ -43,11 +43,11 @@ lint: golangci-lint ## Run golangci-lint.
 	$(GOLANGCI_LINT) run
 
 .PHONY: verify
-verify: manifests generate ## Fail when generated files are stale or code is not gofmt-clean.
+verify: manifests generate bundle ## Fail when generated files (CRD, RBAC, DeepCopy, OLM bundle) are stale or code is not gofmt-clean.
 	@if [ -n "$$(gofmt -l $$(git ls-files '*.go'))" ]; then echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; fi
-	@if [ -n "$$(git status --porcelain -- api config bundle)" ]; then \
-		echo "Generated files are stale; run 'make manifests generate' and commit:"; \
-		git status --porcelain -- api config bundle; git diff --stat -- api config bundle; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api config bundle bundle.Dockerfile)" ]; then \
+		echo "Generated files are stale; run 'make manifests generate bundle' and commit:"; \
+		git status --porcelain -- api config bundle bundle.Dockerfile; git diff --stat -- api config bundle bundle.Dockerfile; exit 1; fi
 
 .PHONY: test
 test: manifests generate fmt vet envtest-assets ## Run unit, envtest and e2e suites against the control plane built from source.
@@ -98,6 +98,20 @@ deploy: manifests kustomize ## Deploy the manager to the cluster in KUBECONFIG.
 .PHONY: undeploy
 undeploy: kustomize ## Remove the manager from the cluster in KUBECONFIG.
 	$(KUSTOMIZE) build config/default | kubectl delete --ignore-not-found -f -
+
+.PHONY: build-installer
+build-installer: manifests generate kustomize ## Write dist/install.yaml: every object of config/default, with the image IMG.
+	mkdir -p dist
+	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build config/default > dist/install.yaml
+
+# Version of the OLM bundle; empty: spec.version of the base CSV in
+# config/manifests/bases.
+BUNDLE_VERSION ?=
+
+.PHONY: bundle
+bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/ with hack/bundle (image IMG).
+	$(GO) run ./hack/bundle -image=$(IMG) $(if $(BUNDLE_VERSION),-version=$(BUNDLE_VERSION))
 
 ##@ Tools
 
