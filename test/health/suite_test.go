@@ -2,7 +2,9 @@
 // kstatus (Flux, kubectl wait, cli-utils) and the Argo CD health check in
 // config/argocd/health.lua, both computed on profiles whose statuses were
 // written through the status subresource of a real kube-apiserver and read
-// back from it.
+// back from it. It also applies what config/default installs to that API
+// server (server-side dry run), so the manager's pod passes the restricted
+// Pod Security level.
 package health_test
 
 import (
@@ -16,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -26,6 +29,7 @@ import (
 
 var (
 	testEnv *envtest.Environment
+	cfg     *rest.Config
 	k8s     client.Client
 	scheme  = runtime.NewScheme()
 	ctx     = context.Background()
@@ -51,7 +55,8 @@ var _ = BeforeSuite(func() {
 		CRDDirectoryPaths:     []string{filepath.Join(repo, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
-	cfg, err := testEnv.Start()
+	var err error
+	cfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
