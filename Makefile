@@ -5,6 +5,10 @@ IMG ?= ghcr.io/tierguard/tierguard:latest
 ENVTEST_K8S_VERSION ?= 1.37.2
 ENVTEST_ASSETS_DIR ?= $(HOME)/.local/share/kubebuilder-envtest/k8s/$(ENVTEST_K8S_VERSION)-linux-amd64
 
+# kube-router, the dataplane suite's NetworkPolicy engine, is built outside the
+# repository (test/dataplane/kuberouter is its own module) and reused.
+KUBE_ROUTER_BIN ?= $(HOME)/.cache/tierguard/kube-router-v2.1.0/kube-router
+
 GOBIN_DIR := $(shell pwd)/bin
 GO ?= go
 
@@ -56,6 +60,14 @@ test: manifests generate fmt vet envtest-assets ## Run unit, envtest and e2e sui
 .PHONY: test-e2e
 test-e2e: envtest-assets ## Run only the end-to-end suite (test/e2e): the manager binary on a local control plane, driven through kubectl.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test ./test/e2e/ -count=1 -v -timeout 20m
+
+.PHONY: test-dataplane
+test-dataplane: envtest-assets kube-router ## Prove isolation with real packets: kube-router enforcing Tierguard's policies between network namespaces (root, Linux).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" KUBE_ROUTER_BIN="$(KUBE_ROUTER_BIN)" $(GO) test ./test/dataplane/ -count=1 -v
+
+.PHONY: kube-router
+kube-router: ## Build kube-router, the dataplane suite's policy engine and a test instrument only, into KUBE_ROUTER_BIN (once; ~5 min cold).
+	test/dataplane/kuberouter/build.sh "$(KUBE_ROUTER_BIN)"
 
 .PHONY: demo
 demo: build envtest-assets ## Start a local control plane, run the manager and show the sample profile, drift and repair (DEMO_EXIT=1: stop at the end).

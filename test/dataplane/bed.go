@@ -1,0 +1,302 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/test/controlplane"
+)
+
+// Namespace is one namespace of the bed, holding one pod.
+type Namespace struct {
+	// Name is the namespace; kube-system is reused, others are created.
+	Name string
+	// Labels are set on the namespace.
+	Labels map[string]string
+	// PodLabels are set on its pod (k8s-app=kube-dns for the DNS pod).
+	PodLabels map[string]string
+}
+
+// Options configures Up.
+type Options struct {
+	// RepoRoot is the repository's root directory.
+	RepoRoot string
+	// Namespaces are created, each with one pod and its network namespace.
+	Namespaces []Namespace
+	// Logf receives progress messages.
+	Logf func(format string, args ...any)
+}
+
+// Bed is a running test bed. Call Down even when Up fails.
+type Bed struct {
+	// Plane is the control plane.
+	Plane *controlplane.ControlPlane
+	// Clientset and Client act as the admin user.
+	Clientset kubernetes.Interface
+	Client    client.Client
+
+	opts          Options
+	workDir       string
+	probeBin      string
+	pods          []PodNet
+	servers       []*process
+	engine        *process
+	manager       *process
+	restoreSysctl func() error
+}
+
+// Up cleans what a crashed run may have left, then starts the bed: tools,
+// binaries, control plane, node, namespaces, pods and their network, probe
+// servers, the engine and the manager. It returns the bed also on error, so
+// that Down removes whatever was set up.
+func Up(ctx context.Context, opts Options) (*Bed, error) {
+	b := &Bed{opts: opts}
+	if b.opts.Logf == nil {
+		b.opts.Logf = func(string, ...any) {}
+	}
+	steps := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"install tools", func(context.Context) error { return installTools(opts.RepoRoot) }},
+		{"clean leftovers of earlier runs", func(context.Context) error { return removeLeftovers() }},
+		{"build binaries", b.buildBinaries},
+		{"start the control plane", b.startPlane},
+		{"create the node, namespaces and pods", b.createObjects},
+		{"wire the pod network", b.wireNetwork},
+		{"start kube-router", b.startEngine},
+		{"start the manager", b.startManager},
+	}
+	for _, s := range steps {
+		start := time.Now()
+		if err := s.run(ctx); err != nil {
+			return b, fmt.Errorf("%s: %w", s.name, err)
+		}
+		b.opts.Logf("Bed: %s (%.1fs)", s.name, time.Since(start).Seconds())
+	}
+	return b, nil
+}
+
+func (b *Bed) buildBinaries(context.Context) error {
+	dir, err := os.MkdirTemp("", "tierguard-dataplane-")
+	if err != nil {
+		return fmt.Errorf("create work dir: %w", err)
+	}
+	b.workDir = dir
+	if err := os.MkdirAll(b.logDir(), 0o755); err != nil {
+		return fmt.Errorf("create log dir: %w", err)
+	}
+	if _, err := ensureKubeRouter(b.opts.RepoRoot, b.opts.Logf); err != nil {
+		return err
+	}
+	b.probeBin = filepath.Join(dir, "probe")
+	if err := buildGo(b.opts.RepoRoot, "./test/dataplane/probe", b.probeBin); err != nil {
+		return err
+	}
+	return buildGo(b.opts.RepoRoot, "./cmd/manager", b.managerBin())
+}
+
+func (b *Bed) startPlane(ctx context.Context) error {
+	plane, err := controlplane.Start(ctx, controlplane.Options{Logf: b.opts.Logf})
+	if err != nil {
+		return err
+	}
+	b.Plane, b.Clientset = plane, plane.Clientset()
+	cfg := plane.RESTConfig()
+	crds := filepath.Join(b.opts.RepoRoot, "config", "crd", "bases")
+	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{crds}, ErrorIfPathMissing: true}); err != nil {
+		return fmt.Errorf("install CRDs: %w", err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := segv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	b.Client, err = client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+	return nil
+}
+
+func (b *Bed) createObjects(ctx context.Context) error {
+	ip, err := nodeAddress()
+	if err != nil {
+		return err
+	}
+	if err := createNode(ctx, b.Clientset, ip); err != nil {
+		return err
+	}
+	for i, ns := range b.opts.Namespaces {
+		if err := ensureNamespace(ctx, b.Clientset, ns.Name, ns.Labels); err != nil {
+			return err
+		}
+		pn := podNetFor(i, ns.Name)
+		if err := createPod(ctx, b.Clientset, pn, ns.PodLabels, ip); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Bed) wireNetwork(ctx context.Context) error {
+	restore, err := enableBridgeNetfilter()
+	if err != nil {
+		return err
+	}
+	b.restoreSysctl = restore
+	if err := createBridge(); err != nil {
+		return err
+	}
+	for i, ns := range b.opts.Namespaces {
+		pn, err := addPodNet(podNetFor(i, ns.Name))
+		if err != nil {
+			return err
+		}
+		b.pods = append(b.pods, pn)
+		server, err := startProbeServer(ctx, b.probeBin, pn, b.logDir())
+		if err != nil {
+			return err
+		}
+		b.servers = append(b.servers, server)
+	}
+	return nil
+}
+
+func (b *Bed) startEngine(ctx context.Context) error {
+	proc, err := startProcess(processSpec{
+		name:    "kube-router",
+		path:    KubeRouterBinary(),
+		args:    engineArgs(b.Plane.KubeconfigPath, NodeName),
+		logPath: filepath.Join(b.logDir(), "kube-router.log"),
+	})
+	if err != nil {
+		return err
+	}
+	b.engine = proc
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		if !proc.running() {
+			return false, fmt.Errorf("kube-router exited: %w", proc.exitError())
+		}
+		return engineProgrammed() == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("wait for kube-router to program iptables: %w\n%s", err, proc.logTail(30))
+	}
+	return nil
+}
+
+func (b *Bed) startManager(ctx context.Context) error {
+	if err := ensureNamespace(ctx, b.Clientset, ManagerNamespace, nil); err != nil {
+		return err
+	}
+	if err := grantManagerRole(ctx, b.Clientset, b.opts.RepoRoot); err != nil {
+		return err
+	}
+	_, kubeconfig, err := b.Plane.ServiceAccountConfig(ctx, ManagerNamespace, ManagerServiceAccount)
+	if err != nil {
+		return err
+	}
+	healthAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	proc, err := startProcess(processSpec{
+		name:    "manager",
+		path:    b.managerBin(),
+		args:    managerArgs(healthAddr),
+		env:     []string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + ManagerNamespace},
+		logPath: filepath.Join(b.logDir(), "manager.log"),
+	})
+	if err != nil {
+		return err
+	}
+	b.manager = proc
+	return waitReady(ctx, healthAddr, proc, time.Minute)
+}
+
+// Down stops the manager, the engine and the probe servers (by PID), removes
+// kube-router's chains and ipsets, the network namespaces and the bridge,
+// stops the control plane and restores bridge netfilter. It runs every step
+// even when one fails and returns all errors.
+func (b *Bed) Down() error {
+	var errs []error
+	for _, p := range append([]*process{b.manager, b.engine}, b.servers...) {
+		errs = append(errs, p.stop())
+	}
+	errs = append(errs, removeEngineState(), removeNetwork())
+	if b.Plane != nil {
+		errs = append(errs, b.Plane.Stop())
+	}
+	if b.restoreSysctl != nil {
+		errs = append(errs, b.restoreSysctl())
+	}
+	if b.workDir != "" && os.Getenv("DATAPLANE_KEEP_LOGS") == "" {
+		errs = append(errs, os.RemoveAll(b.workDir))
+	}
+	return errors.Join(errs...)
+}
+
+// PauseManager stops the manager with SIGSTOP, so that a test can show what
+// happens while no repair comes. Call ResumeManager soon: its clients time
+// out after a while.
+func (b *Bed) PauseManager() error { return b.manager.signal(syscall.SIGSTOP) }
+
+// ResumeManager continues a paused manager.
+func (b *Bed) ResumeManager() error { return b.manager.signal(syscall.SIGCONT) }
+
+// Namespaces returns the bed's namespaces in order.
+func (b *Bed) Namespaces() []string {
+	names := make([]string, len(b.opts.Namespaces))
+	for i, ns := range b.opts.Namespaces {
+		names[i] = ns.Name
+	}
+	return names
+}
+
+// Diagnostics returns the ends of the engine's, the manager's and the
+// control plane's logs, for a failing test.
+func (b *Bed) Diagnostics() string {
+	var s strings.Builder
+	for _, p := range []*process{b.engine, b.manager} {
+		if p != nil {
+			s.WriteString(p.logTail(40))
+		}
+	}
+	if b.Plane != nil {
+		s.WriteString(b.Plane.LogTails(20))
+	}
+	if b.workDir != "" {
+		fmt.Fprintf(&s, "Logs: %s (kept when DATAPLANE_KEEP_LOGS is set)\n", b.logDir())
+	}
+	return s.String()
+}
+
+// pod returns the pod network of a namespace.
+func (b *Bed) pod(namespace string) (PodNet, bool) {
+	for _, p := range b.pods {
+		if p.Namespace == namespace {
+			return p, true
+		}
+	}
+	return PodNet{}, false
+}
+
+func (b *Bed) logDir() string     { return filepath.Join(b.workDir, "logs") }
+func (b *Bed) managerBin() string { return filepath.Join(b.workDir, "manager") }

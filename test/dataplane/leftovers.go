@@ -1,0 +1,58 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+)
+
+// removeLeftovers stops the processes a crashed run left (by recorded PID)
+// and removes its network namespaces, bridge, chains and ipsets.
+func removeLeftovers() error {
+	return errors.Join(killRecordedProcesses(), removeEngineState(), removeNetwork())
+}
+
+// Leftovers lists what the bed leaves on the machine: its network
+// namespaces, bridge or veths, iptables lines mentioning KUBE- chains,
+// kube-router's ipsets, and recorded children still running. After Down it
+// must be empty.
+func Leftovers() []string {
+	var found []string
+	if out, err := run("ip", "netns", "list"); err == nil {
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], NetnsPrefix) {
+				found = append(found, "network namespace "+f[0])
+			}
+		}
+	}
+	if links, err := net.Interfaces(); err == nil {
+		for _, l := range links {
+			if l.Name == BridgeName || strings.HasPrefix(l.Name, hostVethPrefix) {
+				found = append(found, "link "+l.Name)
+			}
+		}
+	}
+	for _, family := range []string{"iptables", "ip6tables"} {
+		if _, err := exec.LookPath(family + "-save"); err != nil {
+			continue
+		}
+		out, _ := run(family + "-save")
+		if n := strings.Count(out, "KUBE-"); n > 0 {
+			found = append(found, fmt.Sprintf("%d mentions of KUBE- in %s-save", n, family))
+		}
+	}
+	if _, err := exec.LookPath("ipset"); err == nil {
+		out, _ := run("ipset", "list", "-n")
+		for _, name := range strings.Fields(out) {
+			if strings.HasPrefix(strings.TrimPrefix(name, "inet6:"), kubeRouterIPSetPrefix) {
+				found = append(found, "ipset "+name)
+			}
+		}
+	}
+	for pid, exe := range readRegistry() {
+		found = append(found, fmt.Sprintf("process %d (%s) still recorded", pid, exe))
+	}
+	return found
+}
