@@ -28,6 +28,9 @@ func TestBinaryExitCodes(t *testing.T) {
 		{"render", []string{"render", "--profile", sampleProfile, "--namespaces", namespacesList}, exitOK, "Warning: namespace legacy skipped"},
 		{"invalid profile", []string{"render", "--profile", "testdata/invalid/duplicate-tier.yaml", "--namespaces", namespacesList}, exitInvalid, "tier names must be unique"},
 		{"usage error", []string{"render", "--profile", sampleProfile}, exitUsage, "for usage."},
+		{"matrix", []string{"matrix", "--profile-file", sampleProfile, "--namespaces", namespacesList}, exitOK, "Warning: namespace legacy skipped"},
+		{"matrix usage error", []string{"matrix", "--profile-file", sampleProfile}, exitUsage, "for usage."},
+		{"status usage error", []string{"status"}, exitUsage, "for usage."},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

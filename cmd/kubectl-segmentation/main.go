@@ -1,6 +1,8 @@
 // Command kubectl-segmentation is the kubectl plugin of Tierguard: `kubectl
 // segmentation render` previews, without a controller, exactly what a
-// SegmentationProfile makes of a cluster's namespaces.
+// SegmentationProfile makes of a cluster's namespaces; `matrix` shows the
+// connectivity the NetworkPolicies allow against the profile's intent; and
+// `status` prints a profile's state for a person.
 package main
 
 import (

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,7 +10,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/cli"
 	"github.com/tierguard/tierguard/internal/render"
 )
@@ -81,7 +78,7 @@ func (o *renderOptions) run(ctx context.Context) error {
 	if o.profilePath == "-" && o.namespacesPath == "-" {
 		return fmt.Errorf("--profile and --namespaces cannot both read stdin")
 	}
-	profile, err := o.loadProfile(ctx)
+	profile, err := loadProfile(ctx, o.streams.In, o.profilePath)
 	if err != nil {
 		return invalidInput(err)
 	}
@@ -89,7 +86,7 @@ func (o *renderOptions) run(ctx context.Context) error {
 	if o.fromCluster {
 		err = o.fromClusterInput(ctx, &in)
 	} else {
-		in.Namespaces, err = o.readNamespaces()
+		in.Namespaces, err = readNamespaces(o.streams.In, o.namespacesPath)
 	}
 	if err != nil {
 		return invalidInput(err)
@@ -106,45 +103,6 @@ func (o *renderOptions) run(ctx context.Context) error {
 		return cli.WriteJSON(o.streams.Out, objects)
 	}
 	return cli.WriteYAML(o.streams.Out, objects)
-}
-
-// loadProfile reads and admits the profile: a profile the API server would
-// refuse is never rendered, and rendering sees the server's defaults.
-func (o *renderOptions) loadProfile(ctx context.Context) (*segv1.SegmentationProfile, error) {
-	r, closeFn, err := o.open(o.profilePath)
-	if err != nil {
-		return nil, err
-	}
-	defer closeFn()
-	obj, err := cli.ReadProfileObject(r)
-	if err != nil {
-		return nil, fmt.Errorf("reading profile %s: %w", o.profilePath, err)
-	}
-	validator, err := cli.NewValidator()
-	if err != nil {
-		return nil, err
-	}
-	profile, err := validator.Admit(ctx, obj)
-	if err != nil {
-		if cli.IsInvalidProfile(err) {
-			return nil, err // already worded as admission words it
-		}
-		return nil, fmt.Errorf("profile %s: %w", o.profilePath, err)
-	}
-	return profile, nil
-}
-
-func (o *renderOptions) readNamespaces() ([]render.Namespace, error) {
-	r, closeFn, err := o.open(o.namespacesPath)
-	if err != nil {
-		return nil, err
-	}
-	defer closeFn()
-	nss, err := cli.ReadNamespaces(r)
-	if err != nil {
-		return nil, fmt.Errorf("reading namespaces %s: %w", o.namespacesPath, err)
-	}
-	return nss, nil
 }
 
 // fromClusterInput fills in the cluster's namespaces and profiles. The
@@ -172,16 +130,4 @@ func (o *renderOptions) fromClusterInput(ctx context.Context, in *render.Input) 
 		in.Profile.CreationTimestamp = metav1.NewTime(o.now())
 	}
 	return nil
-}
-
-// open opens path, or stdin for "-".
-func (o *renderOptions) open(path string) (io.Reader, func(), error) {
-	if path == "-" {
-		return o.streams.In, func() {}, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return f, func() { _ = f.Close() }, nil
 }

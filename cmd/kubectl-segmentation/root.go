@@ -36,12 +36,15 @@ func invalidInput(err error) error {
 func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "kubectl-segmentation",
-		Short: "Preview what Tierguard's SegmentationProfiles do to a cluster",
+		Short: "Preview and check what Tierguard's SegmentationProfiles do to a cluster",
 		Long: `kubectl segmentation works with Tierguard's SegmentationProfiles.
 
 The render command prints, for a profile file and the cluster's namespaces,
 the namespace labels and NetworkPolicies Tierguard would keep, after
-validating the profile as the API server would.`,
+validating the profile as the API server would. The matrix command prints
+the connectivity the NetworkPolicies allow between tiers and where it
+differs from the profile's intent. The status command prints a profile's
+state as Tierguard reports it.`,
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl segmentation"},
 		Args:        cobra.NoArgs,
 		// The errors are printed by run, which knows the exit codes.
@@ -56,7 +59,7 @@ validating the profile as the API server would.`,
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
-	root.AddCommand(newRenderCommand(streams))
+	root.AddCommand(newRenderCommand(streams), newMatrixCommand(streams), newStatusCommand(streams))
 	return root
 }
 

@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/render"
+)
+
+// intent is the profile's intended connectivity between namespaces.
+//
+// It restates the rule that internal/leaks implements unexported (that
+// package is not the plugin's to change, and leaks leaves out pairs within a
+// namespace, which the matrix shows): for pods in namespaces A and B, traffic
+// A to B on a port is allowed by B's ingress when B is not governed, or A = B,
+// or both are of tier t and t's isolation is Tier, or A is shared, or a flow
+// from A's tier to B's covers the port; and, when A is governed and egress
+// isolation is Tier, by A's egress when A = B, or both are of tier t with
+// isolation Tier, or B is shared, or a flow covers the port, or B is
+// kube-system on port 53 and allowDNS is set.
+type intent struct {
+	profile *segv1.SegmentationProfile
+	plan    *render.Plan
+	shared  map[string]bool
+	egress  bool
+}
+
+// newIntent reads the shared namespaces off the namespaces' current labels,
+// as render does.
+func newIntent(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []render.Namespace) (*intent, error) {
+	shared, err := sharedNamespaces(profile, namespaces)
+	if err != nil {
+		return nil, err
+	}
+	return &intent{
+		profile: profile, plan: plan, shared: shared,
+		egress: profile.Spec.Egress.Isolation == segv1.EgressIsolationTier,
+	}, nil
+}
+
+// tier returns a namespace's tier, or "" when the profile does not govern it.
+func (in *intent) tier(ns string) string {
+	if g := in.plan.Lookup(ns); g != nil {
+		return g.Tier
+	}
+	return ""
+}
+
+// ports returns the ports on which the profile means pods of one namespace
+// to reach pods of another.
+func (in *intent) ports(from, to string) ports {
+	if from == to {
+		return allPorts()
+	}
+	out := in.ingress(from, to)
+	if in.egress && in.tier(from) != "" {
+		out = out.intersect(in.egressPorts(from, to))
+	}
+	return out
+}
+
+func (in *intent) ingress(from, to string) ports {
+	b := in.tier(to)
+	if b == "" || in.shared[from] {
+		return allPorts()
+	}
+	a := in.tier(from)
+	if a == "" {
+		return nil
+	}
+	return in.tierPorts(a, b)
+}
+
+func (in *intent) egressPorts(from, to string) ports {
+	if in.shared[to] {
+		return allPorts()
+	}
+	var out ports
+	if b := in.tier(to); b != "" {
+		out = in.tierPorts(in.tier(from), b)
+	}
+	// Namespace level: the DNS rule admits only kube-dns pods, which the
+	// evaluator assumes exist, as kube-system is expected to hold them.
+	if to == metav1.NamespaceSystem && render.AllowDNS(in.profile) {
+		out = out.union(ports{
+			{Protocol: corev1.ProtocolTCP, From: 53, To: 53},
+			{Protocol: corev1.ProtocolUDP, From: 53, To: 53},
+		})
+	}
+	return out
+}
+
+// tierPorts is what the profile allows between namespaces of two tiers
+// (different namespaces: A = B is decided before).
+func (in *intent) tierPorts(from, to string) ports {
+	if from == to {
+		for _, t := range in.profile.Spec.Tiers {
+			if string(t.Name) == to && t.Isolation != segv1.IsolationNamespace {
+				return allPorts()
+			}
+		}
+		return nil
+	}
+	var out ports
+	for _, fl := range in.profile.Spec.Flows {
+		if string(fl.From) == from && string(fl.To) == to {
+			out = out.union(flowPorts(fl.Ports))
+		}
+	}
+	return out
+}
+
+// sharedNamespaces returns the names of the namespaces the profile's
+// sharedNamespaces select, by name or by label.
+func sharedNamespaces(p *segv1.SegmentationProfile, namespaces []render.Namespace) (map[string]bool, error) {
+	out := map[string]bool{}
+	set := p.Spec.SharedNamespaces
+	if set == nil {
+		return out, nil
+	}
+	for _, n := range set.Names {
+		out[string(n)] = true
+	}
+	if set.Selector == nil {
+		return out, nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(render.MetaSelector(set.Selector))
+	if err != nil {
+		return nil, fmt.Errorf("sharedNamespaces.selector: %w", err)
+	}
+	for _, ns := range namespaces {
+		if sel.Matches(labels.Set(ns.Labels)) {
+			out[ns.Name] = true
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/tierguard/tierguard/internal/evaluate"
+)
+
+// matrixBuilder computes the pairs of one matrix.
+type matrixBuilder struct {
+	in      MatrixInput
+	intent  *intent
+	planned map[string]bool
+	eval    *evaluate.Evaluator
+	// ingressOnly and egressOnly see one direction of the policies each,
+	// to tell which side blocks intended traffic; built when first needed.
+	ingressOnly, egressOnly *evaluate.Evaluator
+}
+
+// pair evaluates one ordered pair of namespaces.
+func (b *matrixBuilder) pair(from, to string) Pair {
+	np := b.eval.NamespacePorts(from, to)
+	p := Pair{
+		From: from, To: to,
+		FromTier: b.intent.tier(from), ToTier: b.intent.tier(to),
+		Exact:    np.Exact(),
+		actual:   newPorts(slices.Clone(np.Possible.Ranges)),
+		intended: b.intent.ports(from, to),
+		Policies: []string{},
+	}
+	p.extra = p.actual.minus(p.intended)
+	p.missing = p.intended.minus(p.actual)
+	p.Allowed, p.Ports = !p.actual.empty(), p.actual.strings()
+	p.Intended, p.IntendedPorts = !p.intended.empty(), p.intended.strings()
+	p.Differs = !p.extra.empty() || !p.missing.empty()
+
+	rep := p.actual
+	if !p.extra.empty() {
+		rep = p.extra
+	}
+	if !rep.empty() {
+		v := b.eval.NamespaceAllowed(from, to, evaluate.Port{Protocol: rep[0].Protocol, Port: rep[0].From})
+		p.Policies = sortedUnion(v.IngressPolicies, v.EgressPolicies)
+		if !p.extra.empty() {
+			p.someOnly = !v.Exact
+			p.Responsible = b.blame(p.Policies)
+			p.unisolated = b.unisolated(from, to, v)
+		}
+	}
+	if !p.missing.empty() {
+		p.Responsible = sortedUnion(p.Responsible, b.blockers(from, to, p.missing[0]))
+	}
+	if p.Differs {
+		p.UnintendedPorts, p.MissingPorts = p.extra.strings(), p.missing.strings()
+	}
+	return p
+}
+
+// blame keeps the policies that differ from the plan; Tierguard's planned
+// policies state the intent. If only planned ones remain, the plan itself
+// allows more than the intent (an allowedCIDRs holding pod addresses, say),
+// and they are named.
+func (b *matrixBuilder) blame(policies []string) []string {
+	var out []string
+	for _, p := range policies {
+		if !b.planned[p] {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return policies
+	}
+	return out
+}
+
+// unisolated explains an opening that exists because a governed side is
+// not isolated at all, which happens when Tierguard's policy is missing.
+func (b *matrixBuilder) unisolated(from, to string, v evaluate.NamespaceVerdict) []string {
+	var out []string
+	if v.UnisolatedDestination && b.intent.tier(to) != "" {
+		out = append(out, fmt.Sprintf("no policy isolates pods of %s for ingress", to))
+	}
+	if v.UnisolatedSource && b.intent.egress && b.intent.tier(from) != "" {
+		out = append(out, fmt.Sprintf("no policy isolates pods of %s for egress", from))
+	}
+	return out
+}
+
+// blockers returns the policies that isolate the side, or sides, that
+// block intended traffic on the first port of r: the destination's Ingress
+// policies or the source's Egress policies.
+func (b *matrixBuilder) blockers(from, to string, r evaluate.PortRange) []string {
+	if b.ingressOnly == nil {
+		b.ingressOnly = b.evaluator(oneDirection(b.in.Policies, networkingv1.PolicyTypeIngress))
+		b.egressOnly = b.evaluator(oneDirection(b.in.Policies, networkingv1.PolicyTypeEgress))
+	}
+	port := evaluate.Port{Protocol: r.Protocol, Port: r.From}
+	ingressBlocks := !b.ingressOnly.NamespaceAllowed(from, to, port).Allowed
+	egressBlocks := !b.egressOnly.NamespaceAllowed(from, to, port).Allowed
+	if !ingressBlocks && !egressBlocks {
+		// Each side admits some pods, but no one pod pair satisfies both.
+		ingressBlocks, egressBlocks = true, true
+	}
+	var out []string
+	for _, p := range b.in.Policies {
+		key := p.Namespace + "/" + p.Name
+		if (ingressBlocks && p.Namespace == to && hasPolicyType(&p, networkingv1.PolicyTypeIngress)) ||
+			(egressBlocks && p.Namespace == from && hasPolicyType(&p, networkingv1.PolicyTypeEgress)) {
+			out = append(out, key)
+		}
+	}
+	return b.blame(out)
+}
+
+// oneDirection returns the policies of one type, reduced to it: a policy of
+// both types keeps only that direction's rules.
+func oneDirection(policies []networkingv1.NetworkPolicy, t networkingv1.PolicyType) []networkingv1.NetworkPolicy {
+	var out []networkingv1.NetworkPolicy
+	for _, p := range policies {
+		if !hasPolicyType(&p, t) {
+			continue
+		}
+		p.Spec.PolicyTypes = []networkingv1.PolicyType{t}
+		if t == networkingv1.PolicyTypeIngress {
+			p.Spec.Egress = nil
+		} else {
+			p.Spec.Ingress = nil
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// hasPolicyType applies the API's default: without policyTypes a policy is
+// of type Ingress, and of type Egress too when it has egress rules.
+func hasPolicyType(p *networkingv1.NetworkPolicy, t networkingv1.PolicyType) bool {
+	if len(p.Spec.PolicyTypes) == 0 {
+		return t == networkingv1.PolicyTypeIngress || (t == networkingv1.PolicyTypeEgress && len(p.Spec.Egress) > 0)
+	}
+	return slices.Contains(p.Spec.PolicyTypes, t)
+}
+
+// sortedUnion merges string lists into a sorted list without duplicates,
+// never nil, so that JSON shows [].
+func sortedUnion(lists ...[]string) []string {
+	out := []string{}
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

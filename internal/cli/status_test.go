@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+)
+
+var statusNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func ago(d time.Duration) metav1.Time { return metav1.NewTime(statusNow.Add(-d)) }
+
+// statusProfile is a profile as the controller reports it after repairing
+// drift, with a conflict and a leak.
+func statusProfile() *segv1.SegmentationProfile {
+	return &segv1.SegmentationProfile{
+		ObjectMeta: metav1.ObjectMeta{Name: "company", Generation: 3},
+		Spec: segv1.SegmentationProfileSpec{
+			Mode: segv1.ModeEnforce,
+			Tiers: []segv1.Tier{
+				{Name: "dev", Isolation: segv1.IsolationTier},
+				{Name: "test"},
+				{Name: "prod", Isolation: segv1.IsolationNamespace},
+			},
+		},
+		Status: segv1.SegmentationProfileStatus{
+			ObservedGeneration: 3,
+			GovernedNamespaces: 5, ManagedPolicies: 5,
+			Tiers: []segv1.TierStatus{{Name: "dev", Namespaces: 2}, {Name: "test", Namespaces: 1}, {Name: "prod", Namespaces: 2}},
+			Conditions: []metav1.Condition{
+				{Type: segv1.ConditionReady, Status: metav1.ConditionTrue, Reason: segv1.ReasonEnforced,
+					Message: "every governed namespace matches the plan", LastTransitionTime: ago(90 * time.Minute)},
+				{Type: segv1.ConditionDrifted, Status: metav1.ConditionFalse, Reason: segv1.ReasonRepaired,
+					Message: "drift was repaired", LastTransitionTime: ago(5 * time.Minute)},
+				{Type: segv1.ConditionConflict, Status: metav1.ConditionTrue, Reason: segv1.ReasonConflictsFound,
+					Message: "1 namespace\nclaimed twice", LastTransitionTime: ago(48 * time.Hour)},
+				{Type: segv1.ConditionIsolationVerified, Status: metav1.ConditionFalse, Reason: segv1.ReasonLeaksFound,
+					Message: "a policy allows traffic the profile forbids", LastTransitionTime: ago(30 * time.Second)},
+			},
+			Conflicts: []segv1.Conflict{{Namespace: "both", Reason: segv1.ConflictMultipleTiers,
+				Message: "matched by tiers dev and test; left ungoverned"}},
+			ConflictCount: 1,
+			Drift: segv1.DriftStatus{
+				Repairs: 12, LastDetectedTime: ptrTime(ago(5 * time.Minute)),
+				Recent: []segv1.DriftRecord{
+					{Time: ago(5 * time.Minute), Namespace: "shop-prod", Kind: "NetworkPolicy", Name: "tierguard-isolation",
+						Change: segv1.DriftModified, Manager: "kubectl-edit"},
+					{Time: ago(3 * time.Hour), Namespace: "app-dev", Kind: "Namespace", Name: "app-dev", Change: segv1.DriftLabelRemoved},
+				},
+			},
+			Isolation: segv1.IsolationStatus{LeakCount: 3, Leaks: []segv1.Leak{
+				{FromTier: "dev", To: "billing-prod", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "billing-prod/allow-all"},
+				{FromNamespace: "default", To: "billing-prod", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "billing-prod/allow-all"},
+			}},
+		},
+	}
+}
+
+func ptrTime(t metav1.Time) *metav1.Time { return &t }
+
+func TestWriteStatus(t *testing.T) {
+	var out strings.Builder
+	if err := WriteStatus(&out, statusProfile(), statusNow); err != nil {
+		t.Fatal(err)
+	}
+	want := `Name:       company
+Mode:       Enforce
+Generation: 3
+Namespaces: 5 governed, 5 managed NetworkPolicies
+Tiers:
+  TIER  NAMESPACES  ISOLATION
+  dev   2           Tier
+  test  1           Tier
+  prod  2           Namespace
+Conditions:
+  TYPE               STATUS  REASON          AGE  MESSAGE
+  Ready              True    Enforced        90m  every governed namespace matches the plan
+  Drifted            False   Repaired        5m   drift was repaired
+  Conflict           True    ConflictsFound  2d   1 namespace claimed twice
+  IsolationVerified  False   LeaksFound      30s  a policy allows traffic the profile forbids
+Drift:      12 repairs, last detected 5m ago
+  AGE  NAMESPACE  OBJECT                             CHANGE        BY
+  5m   shop-prod  NetworkPolicy/tierguard-isolation  Modified      kubectl-edit
+  3h   app-dev    Namespace/app-dev                  LabelRemoved  (unknown)
+  ... and 10 more
+Conflicts:  1
+  NAMESPACE  REASON         MESSAGE
+  both       MultipleTiers  matched by tiers dev and test; left ungoverned
+Leaks:      3
+  FROM               TO            PORTS                       POLICY
+  tier dev           billing-prod  TCP/all, UDP/all, SCTP/all  billing-prod/allow-all
+  namespace default  billing-prod  TCP/all, UDP/all, SCTP/all  billing-prod/allow-all
+  ... and 1 more
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestWriteStatusBeforeReconcile: a profile Tierguard has not reported on,
+// in Audit mode, with a tier missing from the status.
+func TestWriteStatusBeforeReconcile(t *testing.T) {
+	p := &segv1.SegmentationProfile{
+		ObjectMeta: metav1.ObjectMeta{Name: "audit", Generation: 1},
+		Spec:       segv1.SegmentationProfileSpec{Mode: segv1.ModeAudit, Tiers: []segv1.Tier{{Name: "dev"}}},
+	}
+	var out strings.Builder
+	if err := WriteStatus(&out, p, statusNow); err != nil {
+		t.Fatal(err)
+	}
+	want := `Name:       audit
+Mode:       Audit
+Generation: 1 (Tierguard has not reported on this profile yet)
+Namespaces: 0 governed, 0 managed NetworkPolicies
+Pending:    0 changes Enforce would make
+Tiers:
+  TIER  NAMESPACES  ISOLATION
+  dev   -           Tier
+Conditions: none
+Drift:      none
+Conflicts:  none
+Leaks:      none
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestWriteStatusStaleAndUnverified(t *testing.T) {
+	p := statusProfile()
+	p.Generation = 4
+	p.Status.Conditions[3] = metav1.Condition{Type: segv1.ConditionIsolationVerified, Status: metav1.ConditionUnknown,
+		Reason: segv1.ReasonEvaluating, LastTransitionTime: ago(time.Minute)}
+	var out strings.Builder
+	if err := WriteStatus(&out, p, statusNow); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"Generation: 4 (the status describes generation 3: Tierguard has not caught up)\n",
+		"Leaks:      not verified yet (Evaluating)\n",
+	} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("output lacks %q:\n%s", line, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "billing-prod/allow-all") {
+		t.Errorf("leaks listed while unverified:\n%s", out.String())
+	}
+}
