@@ -57,6 +57,7 @@ type Bed struct {
 	engine        *process
 	manager       *process
 	restoreSysctl func() error
+	releaseLock   func() error
 }
 
 // Up cleans what a crashed run may have left, then starts the bed: tools,
@@ -72,6 +73,7 @@ func Up(ctx context.Context, opts Options) (*Bed, error) {
 		name string
 		run  func(context.Context) error
 	}{
+		{"take the run lock", b.lock},
 		{"install tools", func(context.Context) error { return installTools(opts.RepoRoot) }},
 		{"clean leftovers of earlier runs", func(context.Context) error { return removeLeftovers() }},
 		{"build binaries", b.buildBinaries},
@@ -89,6 +91,12 @@ func Up(ctx context.Context, opts Options) (*Bed, error) {
 		b.opts.Logf("Bed: %s (%.1fs)", s.name, time.Since(start).Seconds())
 	}
 	return b, nil
+}
+
+func (b *Bed) lock(ctx context.Context) error {
+	release, err := acquireRunLock(ctx, b.opts.Logf)
+	b.releaseLock = release
+	return err
 }
 
 func (b *Bed) buildBinaries(context.Context) error {
@@ -233,9 +241,14 @@ func (b *Bed) startManager(ctx context.Context) error {
 
 // Down stops the manager, the engine and the probe servers (by PID), removes
 // kube-router's chains and ipsets, the network namespaces and the bridge,
-// stops the control plane and restores bridge netfilter. It runs every step
-// even when one fails and returns all errors.
+// stops the control plane and restores bridge netfilter, then checks that
+// nothing of the bed is left on the machine. It runs every step even when
+// one fails and returns all errors. Without the run lock (Up failed to take
+// it) the machine belongs to another run, and Down does nothing.
 func (b *Bed) Down() error {
+	if b.releaseLock == nil {
+		return nil
+	}
 	var errs []error
 	for _, p := range append([]*process{b.manager, b.engine}, b.servers...) {
 		errs = append(errs, p.stop())
@@ -250,6 +263,14 @@ func (b *Bed) Down() error {
 	if b.workDir != "" && os.Getenv("DATAPLANE_KEEP_LOGS") == "" {
 		errs = append(errs, os.RemoveAll(b.workDir))
 	}
+	// Checked under the lock: once it is free, another run may start.
+	if left := leftovers(); len(left) > 0 {
+		errs = append(errs, fmt.Errorf("left on the machine after teardown: %s", strings.Join(left, "; ")))
+	} else {
+		b.opts.Logf("Bed: teardown verified: no network namespace %s*, bridge %s, veth, KUBE- iptables line, kube-router ipset or child process left",
+			NetnsPrefix, BridgeName)
+	}
+	errs = append(errs, b.releaseLock())
 	return errors.Join(errs...)
 }
 

@@ -17,12 +17,13 @@ const KubeRouterVersion = "v2.1.0"
 // engine binary is kept.
 const KubeRouterBinEnv = "KUBE_ROUTER_BIN"
 
-// kubeRouterChainPrefixes start the names of the iptables chains kube-router's
-// firewall creates (pkg/controllers/netpol); its ipsets start with
-// kubeRouterIPSetPrefix (KUBE-SRC-, KUBE-DST-, with "inet6:" for IPv6).
-var kubeRouterChainPrefixes = []string{"KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-"}
-
-const kubeRouterIPSetPrefix = "KUBE-"
+// kubeRouterChainPrefixes and kubeRouterIPSetPrefixes start the names of the
+// iptables chains and ipsets kube-router's firewall creates
+// (pkg/controllers/netpol; IPv6 ipsets carry an "inet6:" prefix).
+var (
+	kubeRouterChainPrefixes = []string{"KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-"}
+	kubeRouterIPSetPrefixes = []string{"KUBE-SRC-", "KUBE-DST-"}
+)
 
 // KubeRouterBinary returns where the engine binary is kept: $KUBE_ROUTER_BIN,
 // else a cache outside the repository, so every clone reuses one build.
@@ -173,9 +174,15 @@ func jumpsToKubeRouter(fields []string) bool {
 	return false
 }
 
-func isKubeRouterChain(name string) bool {
-	for _, p := range kubeRouterChainPrefixes {
-		if strings.HasPrefix(name, p) {
+func isKubeRouterChain(name string) bool { return hasAnyPrefix(name, kubeRouterChainPrefixes) }
+
+func isKubeRouterIPSet(name string) bool {
+	return hasAnyPrefix(strings.TrimPrefix(name, "inet6:"), kubeRouterIPSetPrefixes)
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
 			return true
 		}
 	}
@@ -193,7 +200,7 @@ func destroyKubeRouterIPSets() error {
 	}
 	var errs []error
 	for _, name := range strings.Fields(out) {
-		if strings.HasPrefix(strings.TrimPrefix(name, "inet6:"), kubeRouterIPSetPrefix) {
+		if isKubeRouterIPSet(name) {
 			if _, err := run("ipset", "destroy", name); err != nil {
 				errs = append(errs, fmt.Errorf("destroy kube-router ipset: %w", err))
 			}

@@ -14,11 +14,11 @@ func removeLeftovers() error {
 	return errors.Join(killRecordedProcesses(), removeEngineState(), removeNetwork())
 }
 
-// Leftovers lists what the bed leaves on the machine: its network
+// leftovers lists what the bed leaves on the machine: its network
 // namespaces, bridge or veths, iptables lines mentioning KUBE- chains,
 // kube-router's ipsets, and recorded children still running. After Down it
 // must be empty.
-func Leftovers() []string {
+func leftovers() []string {
 	var found []string
 	if out, err := run("ip", "netns", "list"); err == nil {
 		for _, line := range strings.Split(out, "\n") {
@@ -46,7 +46,7 @@ func Leftovers() []string {
 	if _, err := exec.LookPath("ipset"); err == nil {
 		out, _ := run("ipset", "list", "-n")
 		for _, name := range strings.Fields(out) {
-			if strings.HasPrefix(strings.TrimPrefix(name, "inet6:"), kubeRouterIPSetPrefix) {
+			if isKubeRouterIPSet(name) {
 				found = append(found, "ipset "+name)
 			}
 		}

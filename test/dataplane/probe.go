@@ -37,8 +37,9 @@ var (
 )
 
 // dialTimeout bounds one matrix attempt. A refused connection fails in
-// microseconds (the engine REJECTs), so only a dropped one waits this long.
-const dialTimeout = time.Second
+// microseconds (the engine REJECTs), so only a dropped one waits this long;
+// the margin keeps an open cell open on a machine busy with other builds.
+const dialTimeout = 2 * time.Second
 
 // probeResult is one attempt, as the probe prints it (probe/dial.go Result).
 type probeResult struct {
