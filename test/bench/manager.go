@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tierguard/tierguard/test/e2e/framework"
+)
+
+// controllerName is the manager's controller, as its metrics label it.
+const controllerName = "segmentationprofile"
+
+// managerProc is one run of the manager binary.
+type managerProc struct {
+	*framework.Manager
+	// Started is when the process was started.
+	Started time.Time
+	// PprofURL is the base URL of its pprof endpoint (…/debug/pprof/).
+	PprofURL string
+}
+
+// startManager starts the manager under the ServiceAccount of kubeconfig
+// with its production flags (leader election on, --apply-concurrency and
+// the rest at their defaults) plus a loopback pprof endpoint and extra, and
+// waits until it serves its probes.
+func (b *bench) startManager(ctx context.Context, p *plane, kubeconfig, name string, extra ...string) (*managerProc, error) {
+	ports, err := framework.FreePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	pprofAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+	args := append([]string{"--pprof-bind-address=" + pprofAddr}, extra...)
+	started := time.Now()
+	m, err := framework.StartManager(framework.ManagerOptions{
+		Binary: b.managerBin, Kubeconfig: kubeconfig, Name: name,
+		LogDir: filepath.Join(p.dir, "logs"), LeaderElect: true, Args: args,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := m.WaitServing(ctx, time.Minute); err != nil {
+		_ = m.Kill()
+		return nil, err
+	}
+	return &managerProc{Manager: m, Started: started, PprofURL: "http://" + pprofAddr + "/debug/pprof/"}, nil
+}
+
+// metrics scrapes the manager's metrics uncompressed: gzip would cost the
+// manager more CPU than anything else it does while idle, and the bench
+// scrapes often.
+func (m *managerProc) metrics(ctx context.Context) (framework.Metrics, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.MetricsURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept-Encoding", "identity")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape manager: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scrape manager: %s: %v", resp.Status, err)
+	}
+	return framework.ParseMetrics(string(body))
+}
+
+// metric returns the sum of the samples of name whose labels include match.
+func (m *managerProc) metric(ctx context.Context, name string, match map[string]string) (float64, error) {
+	ms, err := m.metrics(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return ms.Sum(name, match), nil
+}
+
+// reconciles returns how many reconciles the controller has finished.
+func (m *managerProc) reconciles(ctx context.Context) (float64, error) {
+	return m.metric(ctx, "controller_runtime_reconcile_total", map[string]string{"controller": controllerName})
+}
+
+// reconcileTime returns how many reconciles the controller has finished and
+// the seconds they took in all.
+func (m *managerProc) reconcileTime(ctx context.Context) (count, sum float64, err error) {
+	ms, err := m.metrics(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	match := map[string]string{"controller": controllerName}
+	return ms.Sum("controller_runtime_reconcile_time_seconds_count", match), ms.Sum("controller_runtime_reconcile_time_seconds_sum", match), nil
+}
+
+// Passes are the reconciles the manager finished during a measurement.
+type Passes struct {
+	// Count is how many finished.
+	Count float64 `json:"count"`
+	// MeanMs is their mean duration.
+	MeanMs float64 `json:"meanMs"`
+}
+
+// passMeter measures the reconciles between its creation and done.
+type passMeter struct {
+	m          *managerProc
+	count, sum float64
+}
+
+// meterPasses starts measuring the manager's reconciles.
+func (m *managerProc) meterPasses(ctx context.Context) (*passMeter, error) {
+	c, s, err := m.reconcileTime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &passMeter{m: m, count: c, sum: s}, nil
+}
+
+// done returns the reconciles finished since the meter started.
+func (p *passMeter) done(ctx context.Context) (Passes, error) {
+	c, s, err := p.m.reconcileTime(ctx)
+	if err != nil {
+		return Passes{}, err
+	}
+	out := Passes{Count: c - p.count}
+	if out.Count > 0 {
+		out.MeanMs = round((s - p.sum) / out.Count * 1000)
+	}
+	return out, nil
+}
+
+// settle waits until the controller has finished at least after+1
+// reconciles, its queue is empty and no reconcile finished for quiet. It
+// returns the reconcile count then. The manager exposes no "idle" signal,
+// so this polls its metrics; no latency is measured this way.
+func (m *managerProc) settle(ctx context.Context, after float64, quiet, timeout time.Duration) (float64, error) {
+	deadline := time.Now().Add(timeout)
+	last, since := -1.0, time.Now()
+	for {
+		ms, err := m.metrics(ctx)
+		if err != nil {
+			return 0, err
+		}
+		n := ms.Sum("controller_runtime_reconcile_total", map[string]string{"controller": controllerName})
+		depth := ms.Sum("workqueue_depth", map[string]string{"name": controllerName})
+		if n != last || depth > 0 {
+			last, since = n, time.Now()
+		}
+		if n > after && depth == 0 && time.Since(since) >= quiet {
+			return n, nil
+		}
+		if time.Now().After(deadline) {
+			return n, fmt.Errorf("manager not settled after %s (%v reconciles, waiting for more than %v; queue depth %v)", timeout, n, after, depth)
+		}
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(settlePoll):
+		}
+	}
+}
+
+// settlePoll is how often settle scrapes the manager.
+const settlePoll = 500 * time.Millisecond
+
+// Memory is the manager's memory at one moment.
+type Memory struct {
+	// PeakRSSMiB is VmHWM: the largest resident set since the process began.
+	PeakRSSMiB float64 `json:"peakRssMiB"`
+	// RSSMiB is VmRSS now.
+	RSSMiB float64 `json:"rssMiB"`
+	// HeapInuseMiB is go_memstats_heap_inuse_bytes after a forced GC
+	// (median of three).
+	HeapInuseMiB float64 `json:"heapInuseMiB"`
+	// HeapAllocMiB is go_memstats_heap_alloc_bytes after the same GCs: the
+	// live objects.
+	HeapAllocMiB float64 `json:"heapAllocMiB"`
+}
+
+// memory reads the process's memory. The heap is read after runtime.GC()
+// (the pprof endpoint's heap?gc=1 runs one), so garbage awaiting collection
+// does not hide what the cache holds.
+func (m *managerProc) memory(ctx context.Context) (Memory, error) {
+	var inuse, alloc []float64
+	for range 3 {
+		if err := fetch(ctx, m.PprofURL+"heap?gc=1", io.Discard); err != nil {
+			return Memory{}, fmt.Errorf("force GC: %w", err)
+		}
+		ms, err := m.metrics(ctx)
+		if err != nil {
+			return Memory{}, err
+		}
+		inuse = append(inuse, ms.Sum("go_memstats_heap_inuse_bytes", nil))
+		alloc = append(alloc, ms.Sum("go_memstats_heap_alloc_bytes", nil))
+	}
+	status, err := procStatus(m.PID())
+	if err != nil {
+		return Memory{}, err
+	}
+	return Memory{
+		PeakRSSMiB: mib(status["VmHWM"]), RSSMiB: mib(status["VmRSS"]),
+		HeapInuseMiB: mib(spreadOf(inuse).Median), HeapAllocMiB: mib(spreadOf(alloc).Median),
+	}, nil
+}
+
+// procStatus returns the kB fields of /proc/<pid>/status, in bytes.
+func procStatus(pid int) (map[string]float64, error) {
+	return procStatusFile(fmt.Sprintf("/proc/%d/status", pid))
+}
+
+// procStatusFile returns the "Key: <n> kB" fields of a /proc file, in bytes.
+func procStatusFile(path string) (map[string]float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read process status: %w", err)
+	}
+	defer f.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		key, value, ok := strings.Cut(sc.Text(), ":")
+		fields := strings.Fields(value)
+		if !ok || len(fields) != 2 || fields[1] != "kB" {
+			continue
+		}
+		if kb, err := strconv.ParseFloat(fields[0], 64); err == nil {
+			out[key] = kb * 1024
+		}
+	}
+	return out, sc.Err()
+}
+
+// fetch GETs url into w, failing on a status other than 200.
+func fetch(ctx context.Context, url string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
