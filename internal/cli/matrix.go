@@ -8,6 +8,7 @@ import (
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/evaluate"
+	"github.com/tierguard/tierguard/internal/intent"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
@@ -137,7 +138,7 @@ type Pair struct {
 // BuildMatrix evaluates the policies for every ordered pair of namespaces
 // and compares each with the profile's intent.
 func BuildMatrix(in MatrixInput) (*Matrix, error) {
-	intent, err := newIntent(in.Profile, in.Plan, in.Namespaces)
+	intent, err := intent.New(in.Profile, in.Plan, in.Namespaces)
 	if err != nil {
 		return nil, err
 	}
@@ -175,15 +176,15 @@ func (m *Matrix) Differences() []Pair {
 }
 
 // groups lists the tiers, then the shared and the ungoverned namespaces.
-func groups(p *segv1.SegmentationProfile, in *intent, live []string) []Group {
+func groups(p *segv1.SegmentationProfile, in *intent.Intent, live []string) []Group {
 	byTier := map[string][]string{}
 	shared := Group{Name: "(shared)", Kind: GroupShared}
 	ungoverned := Group{Name: "(ungoverned)", Kind: GroupUngoverned}
 	for _, ns := range live {
-		switch t := in.tier(ns); {
+		switch t := in.Tier(ns); {
 		case t != "":
 			byTier[t] = append(byTier[t], ns)
-		case in.shared[ns]:
+		case in.Shared(ns):
 			shared.Namespaces = append(shared.Namespaces, ns)
 		default:
 			ungoverned.Namespaces = append(ungoverned.Namespaces, ns)

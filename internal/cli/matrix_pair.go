@@ -7,12 +7,13 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/tierguard/tierguard/internal/evaluate"
+	"github.com/tierguard/tierguard/internal/intent"
 )
 
 // matrixBuilder computes the pairs of one matrix.
 type matrixBuilder struct {
 	in      MatrixInput
-	intent  *intent
+	intent  *intent.Intent
 	planned map[string]bool
 	eval    *evaluate.Evaluator
 	// ingressOnly and egressOnly see one direction of the policies each,
@@ -25,36 +26,36 @@ func (b *matrixBuilder) pair(from, to string) Pair {
 	np := b.eval.NamespacePorts(from, to)
 	p := Pair{
 		From: from, To: to,
-		FromTier: b.intent.tier(from), ToTier: b.intent.tier(to),
+		FromTier: b.intent.Tier(from), ToTier: b.intent.Tier(to),
 		Exact:    np.Exact(),
-		actual:   newPorts(slices.Clone(np.Possible.Ranges)),
-		intended: b.intent.ports(from, to),
+		actual:   intent.NewPorts(slices.Clone(np.Possible.Ranges)),
+		intended: b.intent.Ports(from, to),
 		Policies: []string{},
 	}
-	p.extra = p.actual.minus(p.intended)
-	p.missing = p.intended.minus(p.actual)
-	p.Allowed, p.Ports = !p.actual.empty(), p.actual.strings()
-	p.Intended, p.IntendedPorts = !p.intended.empty(), p.intended.strings()
-	p.Differs = !p.extra.empty() || !p.missing.empty()
+	p.extra = p.actual.Minus(p.intended)
+	p.missing = p.intended.Minus(p.actual)
+	p.Allowed, p.Ports = !p.actual.Empty(), p.actual.Strings()
+	p.Intended, p.IntendedPorts = !p.intended.Empty(), p.intended.Strings()
+	p.Differs = !p.extra.Empty() || !p.missing.Empty()
 
 	rep := p.actual
-	if !p.extra.empty() {
+	if !p.extra.Empty() {
 		rep = p.extra
 	}
-	if !rep.empty() {
+	if !rep.Empty() {
 		v := b.eval.NamespaceAllowed(from, to, evaluate.Port{Protocol: rep[0].Protocol, Port: rep[0].From})
 		p.Policies = sortedUnion(v.IngressPolicies, v.EgressPolicies)
-		if !p.extra.empty() {
+		if !p.extra.Empty() {
 			p.someOnly = !v.Exact
 			p.Responsible = b.blame(p.Policies)
 			p.unisolated = b.unisolated(from, to, v)
 		}
 	}
-	if !p.missing.empty() {
+	if !p.missing.Empty() {
 		p.Responsible = sortedUnion(p.Responsible, b.blockers(from, to, p.missing[0]))
 	}
 	if p.Differs {
-		p.UnintendedPorts, p.MissingPorts = p.extra.strings(), p.missing.strings()
+		p.UnintendedPorts, p.MissingPorts = p.extra.Strings(), p.missing.Strings()
 	}
 	return p
 }
@@ -80,10 +81,10 @@ func (b *matrixBuilder) blame(policies []string) []string {
 // not isolated at all, which happens when Tierguard's policy is missing.
 func (b *matrixBuilder) unisolated(from, to string, v evaluate.NamespaceVerdict) []string {
 	var out []string
-	if v.UnisolatedDestination && b.intent.tier(to) != "" {
+	if v.UnisolatedDestination && b.intent.Tier(to) != "" {
 		out = append(out, fmt.Sprintf("no policy isolates pods of %s for ingress", to))
 	}
-	if v.UnisolatedSource && b.intent.egress && b.intent.tier(from) != "" {
+	if v.UnisolatedSource && b.intent.EgressIsolated() && b.intent.Tier(from) != "" {
 		out = append(out, fmt.Sprintf("no policy isolates pods of %s for egress", from))
 	}
 	return out

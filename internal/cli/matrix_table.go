@@ -104,24 +104,24 @@ func groupCell(from, to Group, idx map[[2]string]*Pair) string {
 			}
 			if pairs == 0 {
 				first = p.actual
-			} else if !p.actual.equal(first) {
+			} else if !p.actual.Equal(first) {
 				disagree = true
 			}
 			pairs++
-			union = union.union(p.actual)
+			union = union.Union(p.actual)
 		}
 	}
-	cell := "-"
+	text := "-"
 	if pairs > 0 {
-		cell = union.cell()
+		text = cell(union)
 	}
 	if disagree {
-		cell += "*"
+		text += "*"
 	}
 	if differs {
-		cell += "!"
+		text += "!"
 	}
-	return cell
+	return text
 }
 
 // namespaceTable prints one row and column per namespace, group by group.
@@ -135,7 +135,7 @@ func (m *Matrix) namespaceTable(tw io.Writer, idx map[[2]string]*Pair) {
 		row := []string{from}
 		for _, to := range names {
 			p := idx[[2]string{from, to}]
-			cell := p.actual.cell()
+			cell := cell(p.actual)
 			if p.Differs {
 				cell += "!"
 			}
@@ -149,18 +149,18 @@ func (m *Matrix) namespaceTable(tw io.Writer, idx map[[2]string]*Pair) {
 // ports allowed beyond the intent and those blocked, and who is to blame.
 func (m *Matrix) describe(p Pair) string {
 	var what []string
-	if !p.extra.empty() {
-		extra := "allows " + p.extra.phrase()
+	if !p.extra.Empty() {
+		extra := "allows " + phrase(p.extra)
 		if p.someOnly {
 			extra += " for some pods"
 		}
 		what = append(what, extra)
 	}
-	if !p.missing.empty() {
-		what = append(what, "blocks "+p.missing.phrase())
+	if !p.missing.Empty() {
+		what = append(what, "blocks "+phrase(p.missing))
 	}
 	line := fmt.Sprintf("%s %s -> %s %s: %s (intended: %s)",
-		p.From, m.groupOf(p.From), p.To, m.groupOf(p.To), strings.Join(what, " and "), p.intended.cell())
+		p.From, m.groupOf(p.From), p.To, m.groupOf(p.To), strings.Join(what, " and "), cell(p.intended))
 	if by := append(append([]string(nil), p.Responsible...), p.unisolated...); len(by) > 0 {
 		line += "; by " + strings.Join(by, ", ")
 	}

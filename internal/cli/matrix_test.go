@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/intent"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
@@ -90,11 +91,11 @@ func TestIntentRules(t *testing.T) {
 				tc.edit(p)
 			}
 			nss := matrixNamespaces()
-			in, err := newIntent(p, planFor(t, p, nss), nss)
+			in, err := intent.New(p, planFor(t, p, nss), nss)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tc.want, []string(in.ports(tc.from, tc.to).strings()), cmpEmpty); diff != "" {
+			if diff := cmp.Diff(tc.want, []string(in.Ports(tc.from, tc.to).Strings()), cmpEmpty); diff != "" {
 				t.Errorf("%s -> %s (-want +got):\n%s", tc.from, tc.to, diff)
 			}
 		})

@@ -14,11 +14,11 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/evaluate"
+	"github.com/tierguard/tierguard/internal/intent"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
@@ -80,17 +80,17 @@ func Find(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []re
 	for _, ps := range byNS {
 		cluster.Policies = append(cluster.Policies, ps...)
 	}
-	f := &finder{
-		profile: profile, plan: plan, eval: evaluate.New(cluster),
-		shared: sharedNamespaces(profile, namespaces), egress: profile.Spec.Egress.Isolation == segv1.EgressIsolationTier,
-		found: map[Leak]bool{},
+	in, err := intent.New(profile, plan, namespaces)
+	if err != nil {
+		return nil // a selector admission validation refuses
 	}
+	f := &finder{plan: plan, eval: evaluate.New(cluster), intent: in, found: map[Leak]bool{}}
 	for _, to := range slices.Sorted(maps.Keys(foreign)) {
 		for _, from := range live {
 			f.check(from, to)
 		}
 	}
-	if f.egress {
+	if in.EgressIsolated() {
 		for _, from := range slices.Sorted(maps.Keys(foreign)) {
 			for _, to := range live {
 				f.check(from, to)
@@ -113,12 +113,10 @@ func isManaged(p networkingv1.NetworkPolicy) bool {
 }
 
 type finder struct {
-	profile *segv1.SegmentationProfile
-	plan    *render.Plan
-	eval    *evaluate.Evaluator
-	shared  map[string]bool
-	egress  bool
-	found   map[Leak]bool
+	plan   *render.Plan
+	eval   *evaluate.Evaluator
+	intent *intent.Intent
+	found  map[Leak]bool
 }
 
 // check records the leaks from one namespace to another.
@@ -126,17 +124,16 @@ func (f *finder) check(from, to string) {
 	if from == to {
 		return
 	}
-	intended := f.intended(from, to)
-	if intended.all {
+	intended := f.intent.Ports(from, to)
+	if intended.All() {
 		return
 	}
-	actual := f.eval.NamespacePorts(from, to).Possible
-	extra := intended.subtract(actual.Ranges)
-	if len(extra) == 0 {
+	extra := intent.Ports(f.eval.NamespacePorts(from, to).Possible.Ranges).Minus(intended)
+	if extra.Empty() {
 		return
 	}
 	v := f.eval.NamespaceAllowed(from, to, evaluate.Port{Protocol: extra[0].Protocol, Port: extra[0].From})
-	leak := Leak{To: to, Ports: rangesString(extra)}
+	leak := Leak{To: to, Ports: strings.Join(extra.Strings(), ", ")}
 	if g := f.plan.Lookup(from); g != nil {
 		leak.FromTier = g.Tier
 	} else {
@@ -150,84 +147,4 @@ func (f *finder) check(from, to string) {
 		l.Policy = p
 		f.found[l] = true
 	}
-}
-
-// intended returns the ports on which the profile means traffic from one
-// namespace to reach another.
-func (f *finder) intended(from, to string) portIntent {
-	in := f.ingressIntent(from, to)
-	if !f.egress || f.plan.Lookup(from) == nil {
-		return in
-	}
-	return in.intersect(f.egressIntent(from, to))
-}
-
-func (f *finder) ingressIntent(from, to string) portIntent {
-	dst := f.plan.Lookup(to)
-	if dst == nil || f.shared[from] {
-		return portIntent{all: true}
-	}
-	src := f.plan.Lookup(from)
-	if src == nil {
-		return portIntent{}
-	}
-	return f.tierIntent(src.Tier, dst.Tier)
-}
-
-func (f *finder) egressIntent(from, to string) portIntent {
-	src := f.plan.Lookup(from)
-	if f.shared[to] {
-		return portIntent{all: true}
-	}
-	var out portIntent
-	if dst := f.plan.Lookup(to); dst != nil {
-		out = f.tierIntent(src.Tier, dst.Tier)
-	}
-	if to == "kube-system" && render.AllowDNS(f.profile) {
-		out = out.union(portIntent{ranges: []evaluate.PortRange{
-			{Protocol: corev1.ProtocolTCP, From: 53, To: 53}, {Protocol: corev1.ProtocolUDP, From: 53, To: 53}}})
-	}
-	return out
-}
-
-// tierIntent is what flows between tiers allow: everything within a tier
-// isolated by Tier, the flows' ports across tiers.
-func (f *finder) tierIntent(from, to string) portIntent {
-	if from == to {
-		for _, t := range f.profile.Spec.Tiers {
-			if string(t.Name) == to {
-				return portIntent{all: t.Isolation != segv1.IsolationNamespace}
-			}
-		}
-		return portIntent{}
-	}
-	var out portIntent
-	for _, fl := range f.profile.Spec.Flows {
-		if string(fl.From) == from && string(fl.To) == to {
-			out = out.union(flowIntent(fl.Ports))
-		}
-	}
-	return out
-}
-
-func sharedNamespaces(p *segv1.SegmentationProfile, namespaces []render.Namespace) map[string]bool {
-	out := map[string]bool{}
-	set := p.Spec.SharedNamespaces
-	if set == nil {
-		return out
-	}
-	for _, n := range set.Names {
-		out[string(n)] = true
-	}
-	if set.Selector != nil {
-		sel, err := metaSelector(set.Selector)
-		if err == nil {
-			for _, ns := range namespaces {
-				if sel.Matches(labelSet(ns.Labels)) {
-					out[ns.Name] = true
-				}
-			}
-		}
-	}
-	return out
 }

@@ -1,4 +1,4 @@
-package cli
+package intent
 
 import (
 	"fmt"
@@ -11,82 +11,86 @@ import (
 	"github.com/tierguard/tierguard/internal/render"
 )
 
-// intent is the profile's intended connectivity between namespaces.
-//
-// It restates the rule that internal/leaks implements unexported (that
-// package is not the plugin's to change, and leaks leaves out pairs within a
-// namespace, which the matrix shows): for pods in namespaces A and B, traffic
+// Intent is a profile's intended connectivity between namespaces, the rule
+// that the controller's leak detection and the kubectl plugin's matrix both
+// check the policies against: for pods in namespaces A and B, traffic
 // A to B on a port is allowed by B's ingress when B is not governed, or A = B,
 // or both are of tier t and t's isolation is Tier, or A is shared, or a flow
 // from A's tier to B's covers the port; and, when A is governed and egress
 // isolation is Tier, by A's egress when A = B, or both are of tier t with
 // isolation Tier, or B is shared, or a flow covers the port, or B is
 // kube-system on port 53 and allowDNS is set.
-type intent struct {
+type Intent struct {
 	profile *segv1.SegmentationProfile
 	plan    *render.Plan
 	shared  map[string]bool
 	egress  bool
 }
 
-// newIntent reads the shared namespaces off the namespaces' current labels,
+// New reads the shared namespaces off the namespaces' current labels,
 // as render does.
-func newIntent(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []render.Namespace) (*intent, error) {
-	shared, err := sharedNamespaces(profile, namespaces)
+func New(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []render.Namespace) (*Intent, error) {
+	shared, err := SharedNamespaces(profile, namespaces)
 	if err != nil {
 		return nil, err
 	}
-	return &intent{
+	return &Intent{
 		profile: profile, plan: plan, shared: shared,
 		egress: profile.Spec.Egress.Isolation == segv1.EgressIsolationTier,
 	}, nil
 }
 
-// tier returns a namespace's tier, or "" when the profile does not govern it.
-func (in *intent) tier(ns string) string {
+// EgressIsolated reports whether the profile isolates egress.
+func (in *Intent) EgressIsolated() bool { return in.egress }
+
+// Shared reports whether the profile shares a namespace with every tier.
+func (in *Intent) Shared(ns string) bool { return in.shared[ns] }
+
+// Tier returns a namespace's tier, or "" when the profile does not govern it.
+func (in *Intent) Tier(ns string) string {
 	if g := in.plan.Lookup(ns); g != nil {
 		return g.Tier
 	}
 	return ""
 }
 
-// ports returns the ports on which the profile means pods of one namespace
+// Ports returns the ports on which the profile means pods of one namespace
 // to reach pods of another.
-func (in *intent) ports(from, to string) ports {
+func (in *Intent) Ports(from, to string) Ports {
 	if from == to {
-		return allPorts()
+		return AllPorts()
 	}
 	out := in.ingress(from, to)
-	if in.egress && in.tier(from) != "" {
-		out = out.intersect(in.egressPorts(from, to))
+	if in.egress && in.Tier(from) != "" {
+		out = out.Intersect(in.egressPorts(from, to))
 	}
 	return out
 }
 
-func (in *intent) ingress(from, to string) ports {
-	b := in.tier(to)
+func (in *Intent) ingress(from, to string) Ports {
+	b := in.Tier(to)
 	if b == "" || in.shared[from] {
-		return allPorts()
+		return AllPorts()
 	}
-	a := in.tier(from)
+	a := in.Tier(from)
 	if a == "" {
 		return nil
 	}
 	return in.tierPorts(a, b)
 }
 
-func (in *intent) egressPorts(from, to string) ports {
+func (in *Intent) egressPorts(from, to string) Ports {
 	if in.shared[to] {
-		return allPorts()
+		return AllPorts()
 	}
-	var out ports
-	if b := in.tier(to); b != "" {
-		out = in.tierPorts(in.tier(from), b)
+	var out Ports
+	if b := in.Tier(to); b != "" {
+		out = in.tierPorts(in.Tier(from), b)
 	}
 	// Namespace level: the DNS rule admits only kube-dns pods, which the
 	// evaluator assumes exist, as kube-system is expected to hold them.
 	if to == metav1.NamespaceSystem && render.AllowDNS(in.profile) {
-		out = out.union(ports{
+		out = out.Union(Ports{
 			{Protocol: corev1.ProtocolTCP, From: 53, To: 53},
 			{Protocol: corev1.ProtocolUDP, From: 53, To: 53},
 		})
@@ -96,27 +100,27 @@ func (in *intent) egressPorts(from, to string) ports {
 
 // tierPorts is what the profile allows between namespaces of two tiers
 // (different namespaces: A = B is decided before).
-func (in *intent) tierPorts(from, to string) ports {
+func (in *Intent) tierPorts(from, to string) Ports {
 	if from == to {
 		for _, t := range in.profile.Spec.Tiers {
 			if string(t.Name) == to && t.Isolation != segv1.IsolationNamespace {
-				return allPorts()
+				return AllPorts()
 			}
 		}
 		return nil
 	}
-	var out ports
+	var out Ports
 	for _, fl := range in.profile.Spec.Flows {
 		if string(fl.From) == from && string(fl.To) == to {
-			out = out.union(flowPorts(fl.Ports))
+			out = out.Union(FlowPorts(fl.Ports))
 		}
 	}
 	return out
 }
 
-// sharedNamespaces returns the names of the namespaces the profile's
+// SharedNamespaces returns the names of the namespaces the profile's
 // sharedNamespaces select, by name or by label.
-func sharedNamespaces(p *segv1.SegmentationProfile, namespaces []render.Namespace) (map[string]bool, error) {
+func SharedNamespaces(p *segv1.SegmentationProfile, namespaces []render.Namespace) (map[string]bool, error) {
 	out := map[string]bool{}
 	set := p.Spec.SharedNamespaces
 	if set == nil {
