@@ -50,12 +50,15 @@ func NewPorts(rs []evaluate.PortRange) Ports {
 
 // Set is the ports as an evaluate.PortSet.
 func (p Ports) Set() evaluate.PortSet { return evaluate.PortSet{Ranges: p} }
+
 // All reports whether every port of every protocol is in the set.
-func (p Ports) All() bool             { return p.Set().All() }
+func (p Ports) All() bool { return p.Set().All() }
+
 // Empty reports whether no port is in the set.
-func (p Ports) Empty() bool           { return len(p) == 0 }
+func (p Ports) Empty() bool { return len(p) == 0 }
+
 // Equal reports whether two sets hold the same ports.
-func (p Ports) Equal(o Ports) bool    { return slices.Equal(p, o) }
+func (p Ports) Equal(o Ports) bool { return slices.Equal(p, o) }
 
 // Union returns the ports in either set.
 func (p Ports) Union(o Ports) Ports {
