@@ -1,0 +1,151 @@
+// Package e2e_test tests Tierguard end to end: the manager binary runs as a
+// separate process, under a ServiceAccount bound only to the ClusterRole
+// generated into config/rbac and the leader election Role, against a local
+// control plane (etcd, kube-apiserver with RBAC and audit logging,
+// kube-controller-manager). The tests act as users and GitOps tools do:
+// through kubectl and the API.
+//
+// Every spec owns its namespaces and its profile (a distinct tierLabelKey
+// and selectors), so specs run in any order. The suite fails a spec when a
+// manager logged "forbidden" or the API server denied it a request during it.
+package e2e_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/test/controlplane"
+	"github.com/tierguard/tierguard/test/e2e/framework"
+)
+
+// Suite-wide state, set up once in BeforeSuite.
+var (
+	// cp is the local control plane.
+	cp *controlplane.ControlPlane
+	// workDir holds the manager binary, logs, the audit log and overlays.
+	workDir string
+	// repoRoot is the repository root (config/ lives there).
+	repoRoot string
+	// kubectl acts as the cluster admin and echoes to GinkgoWriter.
+	kubectl framework.Kubectl
+	// k8s and clientset are the tests' own admin clients.
+	k8s       client.Client
+	clientset kubernetes.Interface
+	scheme    = runtime.NewScheme()
+	// managerBin is the manager built from ./cmd/manager.
+	managerBin string
+	// managerKubeconfig is the token kubeconfig of the manager's ServiceAccount.
+	managerKubeconfig string
+	// managerUser is that ServiceAccount's user name.
+	managerUser string
+	// auditLog is the API server's audit log of requests by Tierguard's
+	// ServiceAccounts.
+	auditLog string
+	// managers are the manager processes; main is the one most specs use.
+	managers = &managerSet{}
+)
+
+// Timeouts. The manager reacts within a second; the margins cover a loaded
+// 2-core machine.
+const (
+	timeout  = 30 * time.Second
+	interval = 200 * time.Millisecond
+)
+
+func TestE2E(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "End-to-end Suite")
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(segv1.AddToScheme(scheme))
+	assets := controlplane.ResolveAssetsDir("")
+	Expect(controlplane.CheckAssets(assets)).To(Succeed(),
+		"the control plane binaries are missing: run the suite with `make test-e2e` or `make test`, which build them with `make envtest-assets`")
+
+	var err error
+	repoRoot, err = framework.RepoRoot()
+	Expect(err).NotTo(HaveOccurred())
+	workDir = GinkgoT().TempDir()
+
+	// The manager builds while the control plane starts.
+	managerBin = filepath.Join(workDir, "manager")
+	built := make(chan error, 1)
+	go func() {
+		cmd := exec.Command("go", "build", "-o", managerBin, "./cmd/manager")
+		cmd.Dir = repoRoot
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("go build ./cmd/manager: %w\n%s", err, out)
+		}
+		built <- err
+	}()
+
+	auditLog = filepath.Join(workDir, "audit.log")
+	policy := filepath.Join(workDir, "audit-policy.yaml")
+	Expect(os.WriteFile(policy, []byte(auditPolicy), 0o644)).To(Succeed())
+	began := time.Now()
+	cp, err = controlplane.Start(ctx, controlplane.Options{
+		AssetsDir:     assets,
+		APIServerArgs: []string{"--audit-policy-file=" + policy, "--audit-log-path=" + auditLog},
+		Logf:          func(format string, args ...any) { GinkgoWriter.Printf(format+"\n", args...) },
+	})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
+		Expect(cp.Stop()).To(Succeed())
+	})
+	GinkgoWriter.Printf("Control plane ready in %s\n", time.Since(began).Round(time.Millisecond))
+
+	k8s, err = client.New(cp.RESTConfig(), client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	clientset = cp.Clientset()
+	kubectl = framework.Kubectl{
+		Path:       filepath.Join(assets, controlplane.KubectlBinary),
+		Kubeconfig: cp.KubeconfigPath,
+		Echo:       GinkgoWriter,
+	}
+
+	configDir := filepath.Join(repoRoot, "config")
+	Expect(framework.InstallCRD(ctx, kubectl, configDir)).To(Succeed())
+	Expect(framework.InstallRBAC(ctx, kubectl, configDir, filepath.Join(workDir, "rbac"))).To(Succeed())
+	_, managerKubeconfig, err = cp.ServiceAccountConfig(ctx, framework.SystemNamespace, framework.ServiceAccountName)
+	Expect(err).NotTo(HaveOccurred())
+	managerUser = framework.ServiceAccountUser(framework.ServiceAccountName)
+
+	Eventually(built).WithTimeout(5 * time.Minute).Should(Receive(BeNil()))
+	managers.startMain(ctx)
+}, NodeTimeout(8*time.Minute))
+
+var _ = AfterSuite(func() {
+	managers.stopAll()
+})
+
+// Every spec: no manager may log "forbidden" nor be denied a request
+// (least privilege: the generated ClusterRole must cover everything the
+// manager does), and a failed spec prints the managers' logs.
+var _ = BeforeEach(func() {
+	mark := managers.markLogs()
+	since := time.Now()
+	DeferCleanup(func() {
+		if CurrentSpecReport().Failed() {
+			managers.printLogs(60)
+			GinkgoWriter.Println(cp.LogTails(20))
+		}
+		Expect(unexcusedLogLines(managers.forbiddenSince(mark))).To(BeEmpty(), "manager log lines with \"forbidden\"")
+		Expect(unexcusedDenials(deniedSince(since))).To(BeEmpty(), "requests of Tierguard's ServiceAccounts the API server denied")
+	})
+})

@@ -1,0 +1,141 @@
+package e2e_test
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/tierguard/tierguard/internal/render"
+)
+
+// objectEvent is one change to a watched object, when the test saw it.
+type objectEvent struct {
+	at   time.Time
+	typ  watch.EventType
+	key  string // namespace name, or namespace/name of a policy
+	uid  types.UID
+	rv   string
+	// policy is set for NetworkPolicy events.
+	policy *networkingv1.NetworkPolicy
+	// labels are a Namespace's labels.
+	labels map[string]string
+}
+
+// recorder records every change of a set of objects through a watch that
+// resumes after the API server closes it, so that a test sees each state an
+// object went through, not only the states it happens to sample.
+type recorder struct {
+	mu     sync.Mutex
+	events []objectEvent
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// watchNamespaces records the namespaces matching labelSelector.
+func watchNamespaces(ctx context.Context, labelSelector string) *recorder {
+	GinkgoHelper()
+	namespaces := clientset.CoreV1().Namespaces()
+	return startRecorder(ctx, &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = labelSelector
+			return namespaces.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = labelSelector
+			return namespaces.Watch(ctx, o)
+		},
+	})
+}
+
+// watchPolicies records every NetworkPolicy named like Tierguard's, in every
+// namespace, whatever its labels, so a policy stripped of its labels is
+// still seen.
+func watchPolicies(ctx context.Context) *recorder {
+	GinkgoHelper()
+	policies := clientset.NetworkingV1().NetworkPolicies(metav1.NamespaceAll)
+	byName := fields.OneTermEqualSelector("metadata.name", render.PolicyName).String()
+	return startRecorder(ctx, &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = byName
+			return policies.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = byName
+			return policies.Watch(ctx, o)
+		},
+	})
+}
+
+// startRecorder lists to learn the current resourceVersion, then records
+// the changes after it.
+func startRecorder(ctx context.Context, lw *cache.ListWatch) *recorder {
+	GinkgoHelper()
+	list, err := lw.ListWithContext(ctx, metav1.ListOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	listMeta, err := apimeta.ListAccessor(list)
+	Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w, err := watchtools.NewRetryWatcherWithContext(ctx, listMeta.GetResourceVersion(), lw)
+	Expect(err).NotTo(HaveOccurred())
+	r := &recorder{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer GinkgoRecover()
+		defer close(r.done)
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					return
+				}
+				r.record(ev)
+			}
+		}
+	}()
+	return r
+}
+
+func (r *recorder) record(ev watch.Event) {
+	e := objectEvent{at: time.Now(), typ: ev.Type}
+	switch obj := ev.Object.(type) {
+	case *corev1.Namespace:
+		e.key, e.uid, e.rv, e.labels = obj.Name, obj.UID, obj.ResourceVersion, obj.Labels
+	case *networkingv1.NetworkPolicy:
+		e.key, e.uid, e.rv, e.policy = obj.Namespace+"/"+obj.Name, obj.UID, obj.ResourceVersion, obj
+	default:
+		GinkgoWriter.Printf("watch: unexpected %s event: %v\n", ev.Type, ev.Object)
+		return
+	}
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+// stop ends the watch and returns every event recorded.
+func (r *recorder) stop() []objectEvent {
+	r.cancel()
+	<-r.done
+	return r.snapshot()
+}
+
+// snapshot returns the events recorded so far.
+func (r *recorder) snapshot() []objectEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]objectEvent(nil), r.events...)
+}
