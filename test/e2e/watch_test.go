@@ -23,11 +23,11 @@ import (
 
 // objectEvent is one change to a watched object, when the test saw it.
 type objectEvent struct {
-	at   time.Time
-	typ  watch.EventType
-	key  string // namespace name, or namespace/name of a policy
-	uid  types.UID
-	rv   string
+	at  time.Time
+	typ watch.EventType
+	key string // namespace name, or namespace/name of a policy
+	uid types.UID
+	rv  string
 	// policy is set for NetworkPolicy events.
 	policy *networkingv1.NetworkPolicy
 	// labels are a Namespace's labels.
