@@ -100,18 +100,14 @@ func (b *Bed) lock(ctx context.Context) error {
 }
 
 func (b *Bed) buildBinaries(context.Context) error {
-	dir, err := os.MkdirTemp("", "tierguard-dataplane-")
-	if err != nil {
-		return fmt.Errorf("create work dir: %w", err)
-	}
-	b.workDir = dir
+	b.workDir = runDir
 	if err := os.MkdirAll(b.logDir(), 0o755); err != nil {
-		return fmt.Errorf("create log dir: %w", err)
+		return fmt.Errorf("create work dir: %w", err)
 	}
 	if _, err := ensureKubeRouter(b.opts.RepoRoot, b.opts.Logf); err != nil {
 		return err
 	}
-	b.probeBin = filepath.Join(dir, "probe")
+	b.probeBin = filepath.Join(b.workDir, "probe")
 	if err := buildGo(b.opts.RepoRoot, "./test/dataplane/probe", b.probeBin); err != nil {
 		return err
 	}
@@ -119,7 +115,7 @@ func (b *Bed) buildBinaries(context.Context) error {
 }
 
 func (b *Bed) startPlane(ctx context.Context) error {
-	plane, err := controlplane.Start(ctx, controlplane.Options{Logf: b.opts.Logf})
+	plane, err := controlplane.Start(ctx, controlplane.Options{WorkDir: filepath.Join(b.workDir, "controlplane"), Logf: b.opts.Logf})
 	if err != nil {
 		return err
 	}
@@ -304,7 +300,7 @@ func (b *Bed) Diagnostics() string {
 		s.WriteString(b.Plane.LogTails(20))
 	}
 	if b.workDir != "" {
-		fmt.Fprintf(&s, "Logs: %s (kept when DATAPLANE_KEEP_LOGS is set)\n", b.logDir())
+		fmt.Fprintf(&s, "Logs: %s (kept until the next run when DATAPLANE_KEEP_LOGS is set)\n", b.logDir())
 	}
 	return s.String()
 }

@@ -4,14 +4,25 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
+// runDir is the work dir of a run: binaries, logs and the control plane's
+// data. A run removes its own; the next run removes one a crash (or
+// DATAPLANE_KEEP_LOGS) left.
+var runDir = filepath.Join(stateDir, "run")
+
 // removeLeftovers stops the processes a crashed run left (by recorded PID)
-// and removes its network namespaces, bridge, chains and ipsets.
+// and removes its network namespaces, bridge, chains, ipsets and work dir.
 func removeLeftovers() error {
-	return errors.Join(killRecordedProcesses(), removeEngineState(), removeNetwork())
+	err := errors.Join(killRecordedProcesses(), removeEngineState(), removeNetwork())
+	if rmErr := os.RemoveAll(runDir); rmErr != nil {
+		err = errors.Join(err, fmt.Errorf("remove the work dir of an earlier run: %w", rmErr))
+	}
+	return err
 }
 
 // leftovers lists what the bed leaves on the machine: its network

@@ -15,7 +15,7 @@ import (
 // Children die with the test process (Pdeathsig); the registry is the second
 // line of defence, so that the next run stops, by PID and only after checking
 // the executable, whatever a crashed run still left running.
-var pidRegistryPath = filepath.Join(os.TempDir(), "tierguard-dataplane", "pids")
+var pidRegistryPath = filepath.Join(stateDir, "pids")
 
 var registryMu sync.Mutex
 

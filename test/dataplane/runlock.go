@@ -12,11 +12,15 @@ import (
 	"time"
 )
 
+// stateDir holds the run lock, the PID registry and the work dir of the
+// current (or last) run.
+var stateDir = filepath.Join(os.TempDir(), "tierguard-dataplane")
+
 // runLockPath serializes runs of the bed on one machine. The bed's names are
 // fixed (tgbr0, tgdp-*, 10.244.0.0/24), and the cleanup of leftovers at the
 // start of a run would tear down a concurrent run's network. The kernel
 // drops the lock when its holder dies, so a crashed run never blocks the next.
-var runLockPath = filepath.Join(os.TempDir(), "tierguard-dataplane", "lock")
+var runLockPath = filepath.Join(stateDir, "lock")
 
 // acquireRunLock waits until no other run of the bed holds the lock, takes
 // it, and returns the function that releases it.
