@@ -54,8 +54,13 @@ verify: manifests generate bundle ## Fail when generated files (CRD, RBAC, DeepC
 		git status --porcelain -- api config bundle bundle.Dockerfile; git diff --stat -- api config bundle bundle.Dockerfile; exit 1; fi
 
 .PHONY: test
-test: manifests generate fmt vet envtest-assets ## Run unit, envtest and e2e suites against the control plane built from source.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test ./... -count=1 -timeout 45m
+# The end-to-end and dataplane suites run one after the other, after the
+# rest: each drives real processes and measures latencies, so they must not
+# compete for the CPU with each other.
+test: manifests generate fmt vet envtest-assets kube-router ## Run unit, envtest, e2e and dataplane suites against the control plane built from source.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test $$($(GO) list ./... | grep -v -e /test/e2e -e /test/dataplane) -count=1 -timeout 30m
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test ./test/e2e/ -count=1 -timeout 20m
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" KUBE_ROUTER_BIN="$(KUBE_ROUTER_BIN)" $(GO) test ./test/dataplane/ -count=1 -timeout 20m
 
 .PHONY: test-e2e
 test-e2e: envtest-assets ## Run only the end-to-end suite (test/e2e): the manager binary on a local control plane, driven through kubectl.
