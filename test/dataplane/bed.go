@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -56,8 +56,11 @@ type Bed struct {
 	servers       []*process
 	engine        *process
 	manager       *process
-	restoreSysctl func() error
+	restoreKernel func() error
 	releaseLock   func() error
+
+	udpMu   sync.Mutex // guards udpNext
+	udpNext int        // next UDP source port of a measurement
 }
 
 // Up cleans what a crashed run may have left, then starts the bed: tools,
@@ -139,32 +142,12 @@ func (b *Bed) startPlane(ctx context.Context) error {
 	return nil
 }
 
-func (b *Bed) createObjects(ctx context.Context) error {
-	ip, err := nodeAddress()
-	if err != nil {
-		return err
-	}
-	if err := createNode(ctx, b.Clientset, ip); err != nil {
-		return err
-	}
-	for i, ns := range b.opts.Namespaces {
-		if err := ensureNamespace(ctx, b.Clientset, ns.Name, ns.Labels); err != nil {
-			return err
-		}
-		pn := podNetFor(i, ns.Name)
-		if err := createPod(ctx, b.Clientset, pn, ns.PodLabels, ip); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (b *Bed) wireNetwork(ctx context.Context) error {
-	restore, err := enableBridgeNetfilter()
+	restore, err := tuneKernel()
 	if err != nil {
 		return err
 	}
-	b.restoreSysctl = restore
+	b.restoreKernel = restore
 	if err := createBridge(); err != nil {
 		return err
 	}
@@ -183,61 +166,9 @@ func (b *Bed) wireNetwork(ctx context.Context) error {
 	return nil
 }
 
-func (b *Bed) startEngine(ctx context.Context) error {
-	proc, err := startProcess(processSpec{
-		name:    "kube-router",
-		path:    KubeRouterBinary(),
-		args:    engineArgs(b.Plane.KubeconfigPath, NodeName),
-		logPath: filepath.Join(b.logDir(), "kube-router.log"),
-	})
-	if err != nil {
-		return err
-	}
-	b.engine = proc
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
-		if !proc.running() {
-			return false, fmt.Errorf("kube-router exited: %w", proc.exitError())
-		}
-		return engineProgrammed() == nil, nil
-	})
-	if err != nil {
-		return fmt.Errorf("wait for kube-router to program iptables: %w\n%s", err, proc.logTail(30))
-	}
-	return nil
-}
-
-func (b *Bed) startManager(ctx context.Context) error {
-	if err := ensureNamespace(ctx, b.Clientset, ManagerNamespace, nil); err != nil {
-		return err
-	}
-	if err := grantManagerRole(ctx, b.Clientset, b.opts.RepoRoot); err != nil {
-		return err
-	}
-	_, kubeconfig, err := b.Plane.ServiceAccountConfig(ctx, ManagerNamespace, ManagerServiceAccount)
-	if err != nil {
-		return err
-	}
-	healthAddr, err := freeLoopbackAddr()
-	if err != nil {
-		return err
-	}
-	proc, err := startProcess(processSpec{
-		name:    "manager",
-		path:    b.managerBin(),
-		args:    managerArgs(healthAddr),
-		env:     []string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + ManagerNamespace},
-		logPath: filepath.Join(b.logDir(), "manager.log"),
-	})
-	if err != nil {
-		return err
-	}
-	b.manager = proc
-	return waitReady(ctx, healthAddr, proc, time.Minute)
-}
-
 // Down stops the manager, the engine and the probe servers (by PID), removes
 // kube-router's chains and ipsets, the network namespaces and the bridge,
-// stops the control plane and restores bridge netfilter, then checks that
+// stops the control plane and restores the kernel settings, then checks that
 // nothing of the bed is left on the machine. It runs every step even when
 // one fails and returns all errors. Without the run lock (Up failed to take
 // it) the machine belongs to another run, and Down does nothing.
@@ -253,8 +184,8 @@ func (b *Bed) Down() error {
 	if b.Plane != nil {
 		errs = append(errs, b.Plane.Stop())
 	}
-	if b.restoreSysctl != nil {
-		errs = append(errs, b.restoreSysctl())
+	if b.restoreKernel != nil {
+		errs = append(errs, b.restoreKernel())
 	}
 	if b.workDir != "" && os.Getenv("DATAPLANE_KEEP_LOGS") == "" {
 		errs = append(errs, os.RemoveAll(b.workDir))

@@ -126,3 +126,24 @@ func createPod(ctx context.Context, cs kubernetes.Interface, pn PodNet, labels m
 	}
 	return nil
 }
+
+// createObjects creates the node and, in each namespace, the pod.
+func (b *Bed) createObjects(ctx context.Context) error {
+	ip, err := nodeAddress()
+	if err != nil {
+		return err
+	}
+	if err := createNode(ctx, b.Clientset, ip); err != nil {
+		return err
+	}
+	for i, ns := range b.opts.Namespaces {
+		if err := ensureNamespace(ctx, b.Clientset, ns.Name, ns.Labels); err != nil {
+			return err
+		}
+		pn := podNetFor(i, ns.Name)
+		if err := createPod(ctx, b.Clientset, pn, ns.PodLabels, ip); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,12 +1,16 @@
 package dataplane
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // KubeRouterVersion is the engine's version, the only one the module proxy
@@ -207,4 +211,28 @@ func destroyKubeRouterIPSets() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// startEngine starts kube-router and waits until it has programmed iptables.
+func (b *Bed) startEngine(ctx context.Context) error {
+	proc, err := startProcess(processSpec{
+		name:    "kube-router",
+		path:    KubeRouterBinary(),
+		args:    engineArgs(b.Plane.KubeconfigPath, NodeName),
+		logPath: filepath.Join(b.logDir(), "kube-router.log"),
+	})
+	if err != nil {
+		return err
+	}
+	b.engine = proc
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		if !proc.running() {
+			return false, fmt.Errorf("kube-router exited: %w", proc.exitError())
+		}
+		return engineProgrammed() == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("wait for kube-router to program iptables: %w\n%s", err, proc.logTail(30))
+	}
+	return nil
 }

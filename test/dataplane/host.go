@@ -8,12 +8,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 )
 
-// bridgeNetfilterSysctl makes bridged frames traverse iptables, which is
-// where kube-router filters pod-to-pod traffic on one bridge.
-const bridgeNetfilterSysctl = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+// Kernel settings of the host network namespace that tuneKernel changes.
+const (
+	bridgeNetfilterSysctl = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+	icmpRateMaskSysctl    = "/proc/sys/net/ipv4/icmp_ratemask"
+	// icmpDestUnreachable is the ICMP type of the engine's REJECT, a bit of
+	// icmp_ratemask.
+	icmpDestUnreachable = 3
+)
 
 // HostSupport returns nil when this machine can run the bed (Linux, root),
 // else why not.
@@ -51,30 +57,58 @@ func installTools(repoRoot string) error {
 	return nil
 }
 
-// enableBridgeNetfilter turns bridge netfilter on and returns a function that
-// restores the previous setting.
-func enableBridgeNetfilter() (restore func() error, err error) {
-	before, err := os.ReadFile(bridgeNetfilterSysctl)
-	if errors.Is(err, os.ErrNotExist) {
+// tuneKernel makes the host fit for measuring: bridged frames traverse
+// iptables (where kube-router filters pod-to-pod traffic on one bridge), and
+// ICMP destination-unreachable errors are exempt from rate limiting, so that
+// every connection the engine REJECTs is refused at once. Otherwise the
+// kernel sends about one such error per second per pod, and most forbidden
+// attempts would only time out: slow, and a coarser exposure measurement.
+// Both settings are restored by the returned function.
+func tuneKernel() (restore func() error, err error) {
+	if _, err := os.Stat(bridgeNetfilterSysctl); errors.Is(err, os.ErrNotExist) {
 		// br_netfilter is a module on most kernels; the sysctl appears once loaded.
 		if _, modErr := run("modprobe", "br_netfilter"); modErr != nil {
 			return nil, fmt.Errorf("bridge netfilter unavailable: %w", modErr)
 		}
-		before, err = os.ReadFile(bridgeNetfilterSysctl)
 	}
+	restoreBridge, err := setSysctl(bridgeNetfilterSysctl, func(string) (string, error) { return "1", nil })
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", bridgeNetfilterSysctl, err)
+		return nil, err
 	}
-	previous := strings.TrimSpace(string(before))
-	if err := os.WriteFile(bridgeNetfilterSysctl, []byte("1"), 0o644); err != nil {
-		return nil, fmt.Errorf("enable bridge netfilter: %w", err)
+	restoreMask, err := setSysctl(icmpRateMaskSysctl, func(prev string) (string, error) {
+		mask, err := strconv.Atoi(prev)
+		if err != nil {
+			return "", fmt.Errorf("parse %s %q: %w", icmpRateMaskSysctl, prev, err)
+		}
+		return strconv.Itoa(mask &^ (1 << icmpDestUnreachable)), nil
+	})
+	if err != nil {
+		return nil, errors.Join(err, restoreBridge())
+	}
+	return func() error { return errors.Join(restoreMask(), restoreBridge()) }, nil
+}
+
+// setSysctl sets a kernel setting to next(its current value) and returns a
+// function that restores the current value.
+func setSysctl(path string, next func(prev string) (string, error)) (restore func() error, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	prev := strings.TrimSpace(string(data))
+	value, err := next(prev)
+	if err != nil {
+		return nil, err
+	}
+	if value == prev {
+		return func() error { return nil }, nil
+	}
+	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+		return nil, fmt.Errorf("set %s to %s: %w", path, value, err)
 	}
 	return func() error {
-		if previous == "1" {
-			return nil
-		}
-		if err := os.WriteFile(bridgeNetfilterSysctl, []byte(previous), 0o644); err != nil {
-			return fmt.Errorf("restore %s: %w", bridgeNetfilterSysctl, err)
+		if err := os.WriteFile(path, []byte(prev), 0o644); err != nil {
+			return fmt.Errorf("restore %s to %s: %w", path, prev, err)
 		}
 		return nil
 	}, nil

@@ -112,3 +112,34 @@ func waitReady(ctx context.Context, addr string, proc *process, timeout time.Dur
 	}
 	return nil
 }
+
+// startManager starts the manager as its ServiceAccount, with
+// config/rbac/role.yaml's ClusterRole, and waits until it is ready.
+func (b *Bed) startManager(ctx context.Context) error {
+	if err := ensureNamespace(ctx, b.Clientset, ManagerNamespace, nil); err != nil {
+		return err
+	}
+	if err := grantManagerRole(ctx, b.Clientset, b.opts.RepoRoot); err != nil {
+		return err
+	}
+	_, kubeconfig, err := b.Plane.ServiceAccountConfig(ctx, ManagerNamespace, ManagerServiceAccount)
+	if err != nil {
+		return err
+	}
+	healthAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	proc, err := startProcess(processSpec{
+		name:    "manager",
+		path:    b.managerBin(),
+		args:    managerArgs(healthAddr),
+		env:     []string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + ManagerNamespace},
+		logPath: filepath.Join(b.logDir(), "manager.log"),
+	})
+	if err != nil {
+		return err
+	}
+	b.manager = proc
+	return waitReady(ctx, healthAddr, proc, time.Minute)
+}

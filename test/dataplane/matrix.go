@@ -124,6 +124,14 @@ func (m Matrix) String() string {
 // pod's probe server answered with its name.
 func (b *Bed) Measure(ctx context.Context, ports []Port) (Matrix, error) {
 	namespaces := b.Namespaces()
+	udpTargets := 0
+	for _, p := range ports {
+		if p.Protocol == "UDP" {
+			udpTargets += len(b.pods)
+		}
+	}
+	// Sources are in different network namespaces: they share one block.
+	udpSource := b.udpSourceBlock(udpTargets)
 	var mu sync.Mutex
 	open := map[Cell]bool{}
 	var wg sync.WaitGroup
@@ -139,7 +147,7 @@ func (b *Bed) Measure(ctx context.Context, ports []Port) (Matrix, error) {
 					cellOf[t] = Cell{From: src.Namespace, To: dst.Namespace, Port: p}
 				}
 			}
-			results, err := dial(ctx, b.probeBin, src, targets)
+			results, err := dial(ctx, b.probeBin, src, targets, udpSource)
 			if err != nil {
 				errs[i] = err
 				return

@@ -83,10 +83,34 @@ func startProbeServer(ctx context.Context, probeBin string, pn PodNet, logDir st
 	return nil, fmt.Errorf("probe server in %s did not become ready (stop: %v)\n%s", pn.Netns, stopErr, proc.logTail(10))
 }
 
+// UDP source ports of the matrix measurements cycle through this range, a
+// fresh block per measurement (see the probe's --udp-source-port): at a few
+// measurements a second, a port comes back after many minutes, long after
+// the 30 s a UDP connection tracking entry lives.
+const (
+	udpSourceFirst = 20000
+	udpSourceLast  = 31999
+)
+
+// udpSourceBlock returns the first port of the next block of n UDP source
+// ports.
+func (b *Bed) udpSourceBlock(n int) int {
+	b.udpMu.Lock()
+	defer b.udpMu.Unlock()
+	if b.udpNext < udpSourceFirst || b.udpNext+n-1 > udpSourceLast {
+		b.udpNext = udpSourceFirst
+	}
+	first := b.udpNext
+	b.udpNext += n
+	return first
+}
+
 // dial runs the probe client once in src's network namespace against every
-// target at once and returns the results by target.
-func dial(ctx context.Context, probeBin string, src PodNet, targets []string) (map[string]probeResult, error) {
-	args := append([]string{"netns", "exec", src.Netns, probeBin, "dial", "--timeout", dialTimeout.String()}, targets...)
+// target at once and returns the results by target. UDP targets are tried
+// from udpSource on (0: random ports).
+func dial(ctx context.Context, probeBin string, src PodNet, targets []string, udpSource int) (map[string]probeResult, error) {
+	args := append([]string{"netns", "exec", src.Netns, probeBin, "dial",
+		"--timeout", dialTimeout.String(), "--udp-source-port", strconv.Itoa(udpSource)}, targets...)
 	cmd := exec.CommandContext(ctx, "ip", args...)
 	cmd.SysProcAttr = childSysProcAttr()
 	var stderr bytes.Buffer

@@ -36,20 +36,34 @@ type Result struct {
 const udpResend = 150 * time.Millisecond
 
 // dial tries every target concurrently, once, and prints the results.
+//
+// With --udp-source-port, the UDP targets are tried from that port and the
+// following ones, in order, instead of from random ports: the caller picks
+// ports no earlier attempt used, so a datagram never matches the connection
+// tracking entry of an earlier, allowed exchange (30 s for UDP), which a
+// policy engine lets through whatever the policy says now.
 func dial(args []string) error {
 	fs := newFlags("dial")
 	timeout := fs.Duration("timeout", time.Second, "time allowed per target")
+	udpSource := fs.Int("udp-source-port", 0, "first local port of the UDP targets (0: random ports)")
 	_ = fs.Parse(args)
 	targets := fs.Args()
-	for _, t := range targets {
-		if _, _, err := splitTarget(t); err != nil {
+	sources := make([]int, len(targets))
+	next := *udpSource
+	for i, t := range targets {
+		proto, _, err := splitTarget(t)
+		if err != nil {
 			return err
+		}
+		if proto == "udp" && next > 0 {
+			sources[i] = next
+			next++
 		}
 	}
 	results := make([]Result, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
-		wg.Go(func() { results[i] = attempt(t, *timeout) })
+		wg.Go(func() { results[i] = attempt(t, sources[i], *timeout) })
 	}
 	wg.Wait()
 	enc := json.NewEncoder(os.Stdout)
@@ -81,7 +95,7 @@ func watch(args []string) error {
 	ticker := time.NewTicker(*interval)
 	defer ticker.Stop()
 	for {
-		if err := enc.Encode(attempt(target, *timeout)); err != nil {
+		if err := enc.Encode(attempt(target, 0, *timeout)); err != nil {
 			return fmt.Errorf("write result: %w", err)
 		}
 		// Flush per attempt: the bed timestamps transitions as they arrive.
@@ -96,8 +110,9 @@ func watch(args []string) error {
 	}
 }
 
-// attempt makes one connection attempt.
-func attempt(target string, timeout time.Duration) Result {
+// attempt makes one connection attempt; a UDP attempt uses local port
+// udpSource when it is not 0.
+func attempt(target string, udpSource int, timeout time.Duration) Result {
 	start := time.Now()
 	proto, addr, _ := splitTarget(target)
 	var peer string
@@ -105,7 +120,7 @@ func attempt(target string, timeout time.Duration) Result {
 	if proto == "tcp" {
 		peer, err = tryTCP(addr, start.Add(timeout))
 	} else {
-		peer, err = tryUDP(addr, start.Add(timeout))
+		peer, err = tryUDP(addr, udpSource, start.Add(timeout))
 	}
 	r := Result{Target: target, Start: start.UnixNano(), Micros: time.Since(start).Microseconds()}
 	if err != nil {
@@ -131,8 +146,12 @@ func tryTCP(addr string, deadline time.Time) (string, error) {
 
 // tryUDP sends a datagram, again every udpResend, until the server's name
 // comes back, the deadline passes or the network refuses (ICMP unreachable).
-func tryUDP(addr string, deadline time.Time) (string, error) {
-	conn, err := net.DialTimeout("udp4", addr, time.Until(deadline))
+func tryUDP(addr string, source int, deadline time.Time) (string, error) {
+	dialer := net.Dialer{Deadline: deadline}
+	if source > 0 {
+		dialer.LocalAddr = &net.UDPAddr{Port: source}
+	}
+	conn, err := dialer.Dial("udp4", addr)
 	if err != nil {
 		return "", err
 	}
