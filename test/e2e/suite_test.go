@@ -126,7 +126,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	managerUser = framework.ServiceAccountUser(framework.ServiceAccountName)
 
-	Eventually(built).WithTimeout(5 * time.Minute).Should(Receive(BeNil()))
+	var buildErr error
+	Eventually(built).WithTimeout(5 * time.Minute).Should(Receive(&buildErr))
+	Expect(buildErr).NotTo(HaveOccurred())
 	managers.startMain(ctx)
 }, NodeTimeout(8*time.Minute))
 
