@@ -47,7 +47,7 @@ func grantManagerRole(ctx context.Context, cs kubernetes.Interface, repoRoot str
 	if err != nil {
 		return fmt.Errorf("read manager role: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	role := &rbacv1.ClusterRole{}
 	if err := utilyaml.NewYAMLOrJSONDecoder(f, 4096).Decode(role); err != nil {
 		return fmt.Errorf("decode %s: %w", path, err)
@@ -84,7 +84,7 @@ func freeLoopbackAddr() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("find a free port: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }() // only the port number is wanted
 	return l.Addr().String(), nil
 }
 
@@ -104,7 +104,7 @@ func waitReady(ctx context.Context, addr string, proc *process, timeout time.Dur
 		if err != nil {
 			return false, nil
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, nil
 	})
 	if err != nil {

@@ -30,8 +30,8 @@ func registerPID(pid int, exe string) error {
 	if err != nil {
 		return fmt.Errorf("record pid %d: %w", pid, err)
 	}
-	defer f.Close()
-	if _, err := fmt.Fprintf(f, "%d %s\n", pid, exe); err != nil {
+	_, err = fmt.Fprintf(f, "%d %s\n", pid, exe)
+	if err := errors.Join(err, f.Close()); err != nil {
 		return fmt.Errorf("record pid %d: %w", pid, err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -79,8 +80,8 @@ func startProbeServer(ctx context.Context, probeBin string, pn PodNet, logDir st
 	case <-time.After(10 * time.Second):
 	case <-ctx.Done():
 	}
-	stopErr := proc.stop()
-	return nil, fmt.Errorf("probe server in %s did not become ready (stop: %v)\n%s", pn.Netns, stopErr, proc.logTail(10))
+	err = fmt.Errorf("probe server in %s did not become ready\n%s", pn.Netns, proc.logTail(10))
+	return nil, errors.Join(err, proc.stop())
 }
 
 // UDP source ports of the matrix measurements cycle through this range, a

@@ -50,7 +50,8 @@ func startProcess(spec processSpec) (*process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start %s: open log: %w", spec.name, err)
 	}
-	fmt.Fprintf(logFile, "==== %s: starting %s %s\n", time.Now().Format(time.RFC3339Nano), spec.path, strings.Join(spec.args, " "))
+	// Writes to the log are best effort: a lost line must not stop a run.
+	_, _ = fmt.Fprintf(logFile, "==== %s: starting %s %s\n", time.Now().Format(time.RFC3339Nano), spec.path, strings.Join(spec.args, " "))
 	cmd := exec.Command(spec.path, spec.args...)
 	cmd.Env = append(os.Environ(), spec.env...)
 	cmd.Stderr = logFile
@@ -59,11 +60,11 @@ func startProcess(spec processSpec) (*process, error) {
 	if spec.onLine == nil {
 		cmd.Stdout = logFile
 	} else if stdout, err = cmd.StdoutPipe(); err != nil {
-		logFile.Close()
+		_ = logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", spec.name, err)
 	}
 	if err := cmd.Start(); err != nil {
-		logFile.Close()
+		_ = logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", spec.name, err)
 	}
 	exe := spec.exe
@@ -73,7 +74,7 @@ func startProcess(spec processSpec) (*process, error) {
 	if err := registerPID(cmd.Process.Pid, exe); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		logFile.Close()
+		_ = logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", spec.name, err)
 	}
 	p := &process{name: spec.name, logPath: spec.logPath, cmd: cmd, done: make(chan struct{})}
@@ -86,8 +87,8 @@ func startProcess(spec processSpec) (*process, error) {
 			}
 		}
 		p.exitErr = cmd.Wait()
-		fmt.Fprintf(logFile, "==== %s: pid %d exited: %v\n", time.Now().Format(time.RFC3339Nano), cmd.Process.Pid, p.exitErr)
-		logFile.Close()
+		_, _ = fmt.Fprintf(logFile, "==== %s: pid %d exited: %v\n", time.Now().Format(time.RFC3339Nano), cmd.Process.Pid, p.exitErr)
+		_ = logFile.Close()
 		unregisterPID(cmd.Process.Pid)
 		close(p.done)
 	}()

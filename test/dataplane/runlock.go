@@ -40,7 +40,7 @@ func acquireRunLock(ctx context.Context, logf func(string, ...any)) (release fun
 			break
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("take run lock %s: %w", runLockPath, err)
 		}
 		if !waiting {
@@ -50,7 +50,7 @@ func acquireRunLock(ctx context.Context, logf func(string, ...any)) (release fun
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("wait for another run of the dataplane bed: %w", ctx.Err())
 		case <-time.After(time.Second):
 		}

@@ -137,7 +137,7 @@ func tryTCP(addr string, deadline time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // an attempt's result is already known
 	if err := conn.SetDeadline(deadline); err != nil {
 		return "", err
 	}
@@ -155,7 +155,7 @@ func tryUDP(addr string, source int, deadline time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // an attempt's result is already known
 	for {
 		if _, err := conn.Write([]byte("ping\n")); err != nil {
 			return "", err
