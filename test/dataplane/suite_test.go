@@ -8,6 +8,7 @@ import (
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
 	"github.com/tierguard/tierguard/test/dataplane"
@@ -54,18 +55,22 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	results.addTiming("engine check", time.Since(start))
 }, NodeTimeout(15*time.Minute))
 
-// tearDown stops the bed; Down fails when anything is left on the machine.
+// tearDown stops the bed and reports the figures; Down fails when anything
+// is left on the machine.
 func tearDown() {
 	start := time.Now()
-	Expect(bed.Down()).To(Succeed(), "tearing the bed down")
+	downErr := bed.Down()
 	results.addTiming("bed down", time.Since(start))
 	results.addTiming("whole suite", time.Since(suiteStart))
 	results.print()
 	Expect(results.write("results.md")).To(Succeed())
+	Expect(downErr).NotTo(HaveOccurred(), "tearing the bed down")
 }
 
 var _ = ReportAfterEach(func(report SpecReport) {
-	results.addTiming(report.FullText(), report.RunTime)
+	if report.State.Is(types.SpecStatePassed | types.SpecStateFailureStates) {
+		results.addTiming(report.FullText(), report.RunTime)
+	}
 	if report.Failed() && bed != nil {
 		fmt.Println(bed.Diagnostics())
 	}
