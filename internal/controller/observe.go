@@ -70,6 +70,7 @@ func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.Segmenta
 			obs.ownPolicies++
 		}
 	}
+	obs.observed.Seen = r.seenWith(profile.Name, obs.observed.Policies)
 	return obs, nil
 }
 

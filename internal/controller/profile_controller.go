@@ -49,6 +49,7 @@ type ProfileReconciler struct {
 	Now func() time.Time
 
 	leakMemos sync.Map // profile name -> leakMemo
+	seen      sync.Map // profile name -> *seenPolicies
 }
 
 // +kubebuilder:rbac:groups=segmentation.tierguard.io,resources=segmentationprofiles,verbs=get;list;watch;patch
@@ -65,6 +66,7 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		if apierrors.IsNotFound(err) {
 			metrics.Forget(req.Name)
 			r.leakMemos.Delete(req.Name)
+			r.seen.Delete(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}

@@ -192,14 +192,15 @@ var _ = Describe("SegmentationProfile controller", func() {
 		patchLabels(test, map[string]any{f.key: nil, "owner": "team-a"}, "kubectl-label")
 		Eventually(func() map[string]string { return labelsOf(test) }, timeout, interval).Should(HaveKeyWithValue(f.key, "test"))
 		Eventually(lastDrift(f), timeout, interval).Should(Equal(segv1.DriftRecord{
-			Namespace: test, Kind: "Namespace", Name: test, Change: segv1.DriftLabelRemoved, Manager: "kubectl-label"}))
+			Namespace: test, Kind: "Namespace", Name: test, Change: segv1.DriftLabelRemoved}),
+			"a removal leaves no managedFields entry of its author: unknown, not a bystander")
 
 		p := f.get(f.id)
 		Expect(p.Status.Drift.Repairs).To(BeEquivalentTo(5))
 		Expect(p.Status.Drift.LastDetectedTime).NotTo(BeNil())
 		Expect(p.Status.Drift.Recent).To(HaveLen(5))
 		Expect(f.condition(f.id, segv1.ConditionDrifted)()).To(Equal("False/Repaired"))
-		Expect(meta.FindStatusCondition(p.Status.Conditions, segv1.ConditionDrifted).Message).To(ContainSubstring("LabelRemoved by kubectl-label"))
+		Expect(meta.FindStatusCondition(p.Status.Conditions, segv1.ConditionDrifted).Message).To(ContainSubstring("Namespace " + test + " LabelRemoved, repaired at"))
 		Eventually(eventReasons(f.id), timeout, interval).Should(ContainElement("DriftRepaired"))
 	})
 

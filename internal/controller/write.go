@@ -21,9 +21,12 @@ import (
 	"github.com/tierguard/tierguard/internal/render"
 )
 
-// write performs the actions in parallel, at most ApplyConcurrency at a
-// time. It returns the errors by action index and the drift records of the
-// repairs that succeeded. One failing namespace does not stop the others.
+// write performs the actions, namespaces in parallel (at most
+// ApplyConcurrency at a time) and each namespace's actions in the order diff
+// gives them. It returns the errors by action index and the drift records of
+// the repairs that succeeded. One failing namespace does not stop the
+// others; within a namespace, a failure skips the writes after it, so the
+// order's guarantees hold.
 func (r *ProfileReconciler) write(ctx context.Context, profile *segv1.SegmentationProfile, actions []diff.Action, now metav1.Time) (map[int]error, []segv1.DriftRecord) {
 	if len(actions) == 0 {
 		return nil, nil
@@ -36,27 +39,43 @@ func (r *ProfileReconciler) write(ctx context.Context, profile *segv1.Segmentati
 		wg      sync.WaitGroup
 		slots   = make(chan struct{}, max(1, r.ApplyConcurrency))
 	)
-	for i := range actions {
+	for start := 0; start < len(actions); {
+		end := start + 1
+		for end < len(actions) && actions[end].Namespace == actions[start].Namespace {
+			end++
+		}
 		wg.Add(1)
 		slots <- struct{}{}
-		go func(i int, a diff.Action) {
+		go func(start, end int) {
 			defer func() { <-slots; wg.Done() }()
-			var rec *segv1.DriftRecord
-			if a.Drift != nil {
-				var drifted bool
-				if rec, drifted = r.confirmDrift(ctx, a, now); !drifted {
-					return // the cache lagged; the object is as planned
+			for i := start; i < end; i++ {
+				a := actions[i]
+				var rec *segv1.DriftRecord
+				if a.Drift != nil {
+					var drifted bool
+					if rec, drifted = r.confirmDrift(ctx, a, now); !drifted {
+						continue // the cache lagged; the object is as planned
+					}
 				}
+				if err := r.writeOne(ctx, a, uids[a.Namespace]); err != nil {
+					log.FromContext(ctx).Error(err, "Write failed", "action", a.Type, "namespace", a.Namespace)
+					mu.Lock()
+					for j := i; j < end; j++ {
+						failed[j] = err
+					}
+					mu.Unlock()
+					return
+				}
+				switch a.Type {
+				case diff.ApplyPolicy:
+					r.markSeen(profile.Name, a.Namespace, true)
+				case diff.DeletePolicy:
+					r.markSeen(profile.Name, a.Namespace, false)
+				}
+				repairs[i] = rec
 			}
-			if err := r.writeOne(ctx, a, uids[a.Namespace]); err != nil {
-				mu.Lock()
-				failed[i] = err
-				mu.Unlock()
-				log.FromContext(ctx).Error(err, "Write failed", "action", a.Type, "namespace", a.Namespace)
-				return
-			}
-			repairs[i] = rec
-		}(i, actions[i])
+		}(start, end)
+		start = end
 	}
 	wg.Wait()
 	var records []segv1.DriftRecord
@@ -155,7 +174,9 @@ func (r *ProfileReconciler) confirmDrift(ctx context.Context, a diff.Action, now
 		if diff.LabelsMatch(ns.Labels, a.Labels) {
 			return nil, false
 		}
-		rec.Manager = lastManager(ns.ManagedFields)
+		// Whoever set a label to another value owns it now; a removed label
+		// has no owner to name.
+		rec.Manager = lastManager(ns.ManagedFields, labelPaths(changedLabels(ns.Labels, a.Labels))...)
 		return rec, true
 	}
 	pol := &networkingv1.NetworkPolicy{}
@@ -169,14 +190,26 @@ func (r *ProfileReconciler) confirmDrift(ctx context.Context, a diff.Action, now
 		// Still there but not in the filtered cache: its labels were stripped.
 		rec.Change = segv1.DriftModified
 	}
-	rec.Manager = lastManager(pol.ManagedFields)
+	rec.Manager = lastManager(pol.ManagedFields, policyPaths...)
 	return rec, true
 }
 
-// lastManager returns the field manager, other than Tierguard, that wrote
-// the object last, since Tierguard's own last write. A change that only
-// removed fields leaves no entry of its author, so it stays unknown.
-func lastManager(entries []metav1.ManagedFieldsEntry) string {
+// changedLabels returns the owned labels that carry another value.
+func changedLabels(current, owned map[string]string) []string {
+	var out []string
+	for k, v := range owned {
+		if cur, ok := current[k]; ok && cur != v {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// lastManager returns the field manager, other than Tierguard, that owns
+// one of the given fields and wrote the object last, since Tierguard's own
+// last write. A change that only removed fields leaves no entry of its
+// author, so it stays unknown rather than blamed on a bystander.
+func lastManager(entries []metav1.ManagedFieldsEntry, fields ...[]string) string {
 	var since metav1.Time
 	for _, e := range entries {
 		if e.Manager == FieldManager && e.Time != nil && e.Subresource == "" {
@@ -188,7 +221,7 @@ func lastManager(entries []metav1.ManagedFieldsEntry) string {
 		at   metav1.Time
 	)
 	for _, e := range entries {
-		if e.Manager == FieldManager || e.Time == nil || e.Subresource != "" || e.Time.Before(&since) {
+		if e.Manager == FieldManager || e.Time == nil || e.Subresource != "" || e.Time.Before(&since) || !ownsAny(e, fields) {
 			continue
 		}
 		if name == "" || !e.Time.Before(&at) {
@@ -197,3 +230,44 @@ func lastManager(entries []metav1.ManagedFieldsEntry) string {
 	}
 	return name
 }
+
+// ownsAny reports whether a managedFields entry owns a field under any of
+// the paths (FieldsV1 keys such as "f:metadata", "f:labels", "f:env").
+func ownsAny(e metav1.ManagedFieldsEntry, paths [][]string) bool {
+	if e.FieldsV1 == nil {
+		return false
+	}
+	var set map[string]any
+	if err := json.Unmarshal(e.FieldsV1.Raw, &set); err != nil {
+		return false
+	}
+	for _, path := range paths {
+		node, ok := any(set), true
+		for _, key := range path {
+			m, isMap := node.(map[string]any)
+			if !isMap {
+				ok = false
+				break
+			}
+			if node, ok = m[key]; !ok {
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// labelPaths are the FieldsV1 paths of the given labels.
+func labelPaths(keys []string) [][]string {
+	out := make([][]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, []string{"f:metadata", "f:labels", "f:" + k})
+	}
+	return out
+}
+
+// policyPaths are the fields of a policy whose change is drift.
+var policyPaths = [][]string{{"f:spec"}, {"f:metadata", "f:labels"}, {"f:metadata", "f:annotations"}, {"f:metadata", "f:ownerReferences"}}

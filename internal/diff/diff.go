@@ -76,10 +76,15 @@ type Observed struct {
 	// Policies are the managed NetworkPolicies (name render.PolicyName) by
 	// namespace, whichever profile they carry.
 	Policies map[string]*networkingv1.NetworkPolicy
+	// Seen are the namespaces where the profile's policy has existed, as far
+	// as the caller knows: a policy missing there was deleted, while one
+	// missing elsewhere may never have been created (a first apply cut
+	// short between the labels and the policy).
+	Seen map[string]bool
 }
 
 // Compute returns the writes that bring the cluster to the plan, sorted by
-// namespace and type.
+// namespace and, within a namespace, in the order they must be made.
 func Compute(plan *render.Plan, obs Observed) []Action {
 	var actions []Action
 	for i := range plan.Governed {
@@ -101,10 +106,16 @@ func Compute(plan *render.Plan, obs Observed) []Action {
 		if actions[i].Namespace != actions[j].Namespace {
 			return actions[i].Namespace < actions[j].Namespace
 		}
-		return actions[i].Type < actions[j].Type
+		return writeOrder[actions[i].Type] < writeOrder[actions[j].Type]
 	})
 	return actions
 }
+
+// writeOrder is the order of the writes to one namespace, which callers
+// must keep: labels before the policy, so a policy carrying the plan's hash
+// proves the labels were applied; and a namespace leaves its tier before
+// its policy goes.
+var writeOrder = map[ActionType]int{ApplyLabels: 0, ApplyPolicy: 1, ReleaseLabels: 2, DeletePolicy: 3}
 
 func governedActions(plan *render.Plan, g *render.GovernedNamespace, obs Observed) []Action {
 	labels, exists := obs.NamespaceLabels[g.Name]
@@ -112,11 +123,13 @@ func governedActions(plan *render.Plan, g *render.GovernedNamespace, obs Observe
 		return nil // gone since the plan was made
 	}
 	pol := obs.Policies[g.Name]
-	// An object was enforced before when the policy carries this plan's hash,
-	// or, when the policy is gone, the namespace still carries this tier.
+	// An object was enforced before when the policy carries this plan's hash
+	// (labels are applied before the policy, so they were applied too), or,
+	// when the policy is gone, it was seen and the namespace still carries
+	// this tier.
 	enforced := pol != nil && pol.Labels[render.ProfileLabel] == plan.Profile && pol.Annotations[render.PlanHashAnnotation] == g.Hash
 	if pol == nil {
-		enforced = labels[render.ProfileLabel] == plan.Profile && labels[plan.TierLabelKey] == g.Tier
+		enforced = obs.Seen[g.Name] && labels[render.ProfileLabel] == plan.Profile && labels[plan.TierLabelKey] == g.Tier
 	}
 
 	var actions []Action

@@ -60,6 +60,7 @@ func TestCompute(t *testing.T) {
 		namespaces map[string]map[string]string
 		policies   func(t *testing.T) map[string]*networkingv1.NetworkPolicy
 		held       []string
+		seen       map[string]bool
 		want       []want
 	}{
 		{
@@ -97,7 +98,13 @@ func TestCompute(t *testing.T) {
 		{
 			name:       "deleted policy of an enforced namespace is Deleted drift",
 			namespaces: map[string]map[string]string{"a": enforcedLabels("dev", "dev")},
+			seen:       map[string]bool{"a": true},
 			want:       []want{{ApplyPolicy, "a", segv1.DriftDeleted}},
+		},
+		{
+			name:       "a policy never seen is a first apply cut short, not drift",
+			namespaces: map[string]map[string]string{"a": enforcedLabels("dev", "dev")},
+			want:       []want{{ApplyPolicy, "a", ""}},
 		},
 		{
 			name:       "removed tier label is LabelRemoved drift",
@@ -129,7 +136,7 @@ func TestCompute(t *testing.T) {
 			policies: func(t *testing.T) map[string]*networkingv1.NetworkPolicy {
 				return map[string]*networkingv1.NetworkPolicy{"a": enforcedPolicy(t, "a", "dev", "dev")}
 			},
-			want: []want{{DeletePolicy, "a", ""}, {ReleaseLabels, "a", ""}},
+			want: []want{{ReleaseLabels, "a", ""}, {DeletePolicy, "a", ""}},
 		},
 		{
 			name:       "a held namespace is left as it is",
@@ -161,7 +168,7 @@ func TestCompute(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			obs := Observed{NamespaceLabels: tc.namespaces, Policies: map[string]*networkingv1.NetworkPolicy{}}
+			obs := Observed{NamespaceLabels: tc.namespaces, Policies: map[string]*networkingv1.NetworkPolicy{}, Seen: tc.seen}
 			if tc.policies != nil {
 				obs.Policies = tc.policies(t)
 			}
