@@ -47,11 +47,12 @@ type options struct {
 	out                 string
 	workDir             string
 	managerBin          string
+	managerFlags        []string
 	keep                bool
 }
 
-// managerFlags describes the flags the manager runs with.
-const managerFlags = "--leader-elect, --metrics-secure=false and --pprof-bind-address on loopback; every other flag at its default"
+// productionFlags describes the flags the manager runs with.
+const productionFlags = "--leader-elect, --metrics-secure=false and --pprof-bind-address on loopback; every other flag at its default"
 
 // bench is one run of the benchmark.
 type bench struct {
@@ -85,7 +86,7 @@ func main() {
 
 func parseFlags() (options, error) {
 	var o options
-	var scales, fullAt, coldRuns string
+	var scales, fullAt, coldRuns, managerExtra string
 	flag.StringVar(&scales, "namespaces", "1000,5000", "Numbers of governed namespaces, comma-separated.")
 	flag.StringVar(&fullAt, "full-at", "1000,5000", "Scales that also measure steady state, drift and new namespaces.")
 	flag.IntVar(&o.unrelated, "unrelated", 300, "Unrelated namespaces beside the governed ones.")
@@ -106,8 +107,10 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.out, "out", "test/bench/results", "Directory of latest.json and latest.md.")
 	flag.StringVar(&o.workDir, "work-dir", "", "Directory of the planes' data and logs (default: a new temporary directory).")
 	flag.StringVar(&o.managerBin, "manager", "", "Manager binary (default: built from ./cmd/manager into the work dir).")
+	flag.StringVar(&managerExtra, "manager-flags", "", "Extra manager flags, space-separated, to evaluate a tuning (e.g. --kube-api-qps=1000); the defaults are production's.")
 	flag.BoolVar(&o.keep, "keep", false, "Keep the planes' data and logs.")
 	flag.Parse()
+	o.managerFlags = strings.Fields(managerExtra)
 	var err error
 	if o.scales, err = parseInts(scales); err != nil {
 		return o, fmt.Errorf("-namespaces: %w", err)
@@ -154,6 +157,14 @@ func parseRuns(s string, scales []int) (map[int]int, error) {
 	return runs, nil
 }
 
+// describeFlags describes the manager's flags with the extra ones.
+func describeFlags(extra []string) string {
+	if len(extra) == 0 {
+		return productionFlags
+	}
+	return productionFlags + "; plus " + strings.Join(extra, " ")
+}
+
 // parseInts parses a comma-separated list of positive integers.
 func parseInts(s string) ([]int, error) {
 	var out []int
@@ -182,7 +193,7 @@ func run(ctx context.Context, o options) error {
 			IdleSeconds: o.idle.Seconds(), ResyncSeconds: o.resync.Seconds(),
 			Tamperings: o.tamperings, NewNamespaces: o.newNamespaces, GapMs: float64(o.gap.Milliseconds()),
 			ExtraObjects:      o.extraObjects,
-			ManagerFlags:      managerFlags,
+			ManagerFlags:      describeFlags(o.managerFlags),
 			CPUProfileSeconds: o.cpuProfileSeconds, DriftProfileSeconds: o.driftProfileSeconds,
 		},
 	}

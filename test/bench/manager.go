@@ -38,7 +38,8 @@ func (b *bench) startManager(ctx context.Context, p *plane, kubeconfig, name str
 		return nil, err
 	}
 	pprofAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-	args := append([]string{"--pprof-bind-address=" + pprofAddr}, extra...)
+	args := append([]string{"--pprof-bind-address=" + pprofAddr}, b.opts.managerFlags...)
+	args = append(args, extra...)
 	started := time.Now()
 	m, err := framework.StartManager(framework.ManagerOptions{
 		Binary: b.managerBin, Kubeconfig: kubeconfig, Name: name,
