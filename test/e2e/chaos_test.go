@@ -120,10 +120,9 @@ var _ = Describe("Chaos", func() {
 		Expect(float64(repairs)).To(Equal(metric), "status.drift.repairs and tierguard_drift_repairs_total")
 		Expect(repairs).To(BeNumerically(">", 0))
 		Expect(repairs).To(BeNumerically("<=", len(c.done)), "never more repairs than tamperings")
-		// BUG (controller, see "Drift attribution"): a burst that strips
-		// every label Tierguard owns on a namespace empties Tierguard's
-		// managedFields entry, and the removal is then blamed on the
-		// namespace's creator ("kubectl"), which changed nothing.
+		// A burst that strips every label Tierguard owns on a namespace
+		// empties Tierguard's managedFields entry; the removal must still not
+		// be blamed on the namespace's creator (see "Drift attribution").
 		for _, rec := range f.profile(ctx).Status.Drift.Recent {
 			Expect([]string{chaosFieldManager, ""}).To(ContainElement(rec.Manager), "drift record %+v names a manager that changed nothing", rec)
 		}

@@ -160,16 +160,14 @@ var _ = Describe("Drift made with kubectl", Ordered, ContinueOnFailure, func() {
 	)
 })
 
-// BUG (controller, see the e2e report): lastManager in
-// internal/controller/write.go names the newest field manager whose
-// managedFields time is not before Tierguard's own, as the author of a
-// change. A change that only removes fields (a removed label) leaves no
-// entry of its author, so another manager gets the blame whenever its entry
-// is not older than Tierguard's: when it wrote in the same second as
-// Tierguard's last write (managedFields times have a resolution of one
-// second), or when the removal emptied Tierguard's own entry. The record
-// must then name no manager ("unknown", as the README promises), not a
-// wrong one.
+// Drift attribution, regression tests (found by this suite, fixed in the
+// controller by da0c644). A change that only removes fields (a removed
+// label) leaves no managedFields entry of its author, and managedFields
+// times have a resolution of one second. The controller used to name the
+// newest manager whose entry was not older than Tierguard's own, so it
+// blamed a manager that wrote in the same second as Tierguard's last write,
+// or the namespace's creator once a removal had emptied Tierguard's entry.
+// Such a record must name no manager ("unknown", as the README promises).
 var _ = Describe("Drift attribution", func() {
 	It("names no field manager for a removed label when another manager wrote in the same second as Tierguard", func(ctx SpecContext) {
 		f := newFixture("attribution")
