@@ -197,8 +197,8 @@ func TestBundleContents(t *testing.T) {
 		if c.LivenessProbe == nil || c.ReadinessProbe == nil {
 			t.Errorf("container %s lacks probes", c.Name)
 		}
-		if c.Resources.Requests.Memory().String() != "64Mi" || c.Resources.Limits.Memory().String() != "256Mi" {
-			t.Errorf("container %s memory requests/limits %v/%v, want 64Mi/256Mi", c.Name,
+		if c.Resources.Requests.Memory().String() != "128Mi" || c.Resources.Limits.Memory().String() != "384Mi" {
+			t.Errorf("container %s memory requests/limits %v/%v, want 128Mi/384Mi (sized from make bench)", c.Name,
 				c.Resources.Requests.Memory(), c.Resources.Limits.Memory())
 		}
 		if !contains(c.Args, "--leader-elect") {

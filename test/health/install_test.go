@@ -165,8 +165,8 @@ var _ = Describe("Installing config/default", Ordered, func() {
 		Expect(manager.Args).To(ContainElement("--leader-elect"))
 		Expect(manager.LivenessProbe).NotTo(BeNil())
 		Expect(manager.ReadinessProbe).NotTo(BeNil())
-		Expect(manager.Resources.Requests.Memory().String()).To(Equal("64Mi"))
-		Expect(manager.Resources.Limits.Memory().String()).To(Equal("256Mi"))
+		Expect(manager.Resources.Requests.Memory().String()).To(Equal("128Mi"))
+		Expect(manager.Resources.Limits.Memory().String()).To(Equal("384Mi"))
 		Expect(manager.SecurityContext.ReadOnlyRootFilesystem).To(Equal(ptr.To(true)))
 		Expect(deployment.Spec.Template.Spec.SecurityContext.RunAsUser).To(Equal(ptr.To[int64](65532)))
 
