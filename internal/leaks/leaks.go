@@ -101,11 +101,21 @@ func Find(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []re
 	for l := range f.found {
 		out = append(out, l)
 	}
+	// Holes between tiers first: they are the profile's own promise, and
+	// status lists only the first ones.
 	slices.SortFunc(out, func(a, b Leak) int {
-		return cmp.Or(strings.Compare(a.To, b.To), strings.Compare(a.Source(), b.Source()),
-			strings.Compare(a.Policy, b.Policy), strings.Compare(a.Ports, b.Ports))
+		return cmp.Or(strings.Compare(a.To, b.To), cmp.Compare(sourceRank(a), sourceRank(b)),
+			strings.Compare(a.Source(), b.Source()), strings.Compare(a.Policy, b.Policy), strings.Compare(a.Ports, b.Ports))
 	})
 	return out
+}
+
+// sourceRank orders tier sources before namespace sources.
+func sourceRank(l Leak) int {
+	if l.FromTier != "" {
+		return 0
+	}
+	return 1
 }
 
 func isManaged(p networkingv1.NetworkPolicy) bool {

@@ -86,10 +86,10 @@ func TestFind(t *testing.T) {
 			name:    "an allow-all opens prod-a to every tier and every ungoverned namespace",
 			foreign: []networkingv1.NetworkPolicy{foreign("prod-a", "allow-all", allowAll)},
 			want: []Leak{
-				{FromNamespace: "other", To: "prod-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "prod-a/allow-all"},
 				{FromTier: "dev", To: "prod-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "prod-a/allow-all"},
 				{FromTier: "prod", To: "prod-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "prod-a/allow-all"},
 				{FromTier: "test", To: "prod-a", Ports: "TCP/1-442, TCP/444-65535, UDP/all, SCTP/all", Policy: "prod-a/allow-all"},
+				{FromNamespace: "other", To: "prod-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "prod-a/allow-all"},
 			},
 		},
 		{
@@ -102,9 +102,9 @@ func TestFind(t *testing.T) {
 				}},
 			})},
 			want: []Leak{
-				{FromNamespace: "other", To: "dev-a", Ports: "TCP/9090", Policy: "dev-a/metrics"},
 				{FromTier: "prod", To: "dev-a", Ports: "TCP/9090", Policy: "dev-a/metrics"},
 				{FromTier: "test", To: "dev-a", Ports: "TCP/9090", Policy: "dev-a/metrics"},
+				{FromNamespace: "other", To: "dev-a", Ports: "TCP/9090", Policy: "dev-a/metrics"},
 			},
 		},
 		{
@@ -122,9 +122,9 @@ func TestFind(t *testing.T) {
 					IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}}}}},
 			})},
 			want: []Leak{
-				{FromNamespace: "other", To: "test-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "test-a/world"},
 				{FromTier: "dev", To: "test-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "test-a/world"},
 				{FromTier: "prod", To: "test-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "test-a/world"},
+				{FromNamespace: "other", To: "test-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "test-a/world"},
 			},
 		},
 		{
