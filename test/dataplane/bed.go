@@ -194,8 +194,8 @@ func (b *Bed) Down() error {
 	if left := leftovers(); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("left on the machine after teardown: %s", strings.Join(left, "; ")))
 	} else {
-		b.opts.Logf("Bed: teardown verified: no network namespace %s*, bridge %s, veth, KUBE- iptables line, kube-router ipset or child process left",
-			NetnsPrefix, BridgeName)
+		b.opts.Logf("Bed: teardown verified: no network namespace %s*, bridge %s, veth, KUBE- iptables line, kube-router ipset, "+
+			"changed kernel setting or child process left", NetnsPrefix, BridgeName)
 	}
 	errs = append(errs, b.releaseLock())
 	return errors.Join(errs...)

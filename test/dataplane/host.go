@@ -88,32 +88,6 @@ func tuneKernel() (restore func() error, err error) {
 	return func() error { return errors.Join(restoreMask(), restoreBridge()) }, nil
 }
 
-// setSysctl sets a kernel setting to next(its current value) and returns a
-// function that restores the current value.
-func setSysctl(path string, next func(prev string) (string, error)) (restore func() error, err error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	prev := strings.TrimSpace(string(data))
-	value, err := next(prev)
-	if err != nil {
-		return nil, err
-	}
-	if value == prev {
-		return func() error { return nil }, nil
-	}
-	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
-		return nil, fmt.Errorf("set %s to %s: %w", path, value, err)
-	}
-	return func() error {
-		if err := os.WriteFile(path, []byte(prev), 0o644); err != nil {
-			return fmt.Errorf("restore %s to %s: %w", path, prev, err)
-		}
-		return nil
-	}, nil
-}
-
 // nodeAddress returns this machine's primary IPv4 address (the source of its
 // default route), which becomes the Node's InternalIP and every Pod's hostIP:
 // the engine enforces only for pods whose hostIP is its node's address.

@@ -15,10 +15,11 @@ import (
 // DATAPLANE_KEEP_LOGS) left.
 var runDir = filepath.Join(stateDir, "run")
 
-// removeLeftovers stops the processes a crashed run left (by recorded PID)
-// and removes its network namespaces, bridge, chains, ipsets and work dir.
+// removeLeftovers stops the processes a crashed run left (by recorded PID),
+// removes its network namespaces, bridge, chains, ipsets and work dir, and
+// restores the kernel settings it changed.
 func removeLeftovers() error {
-	err := errors.Join(killRecordedProcesses(), removeEngineState(), removeNetwork())
+	err := errors.Join(killRecordedProcesses(), removeEngineState(), removeNetwork(), restoreJournaledSysctls())
 	if rmErr := os.RemoveAll(runDir); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("remove the work dir of an earlier run: %w", rmErr))
 	}
@@ -27,8 +28,8 @@ func removeLeftovers() error {
 
 // leftovers lists what the bed leaves on the machine: its network
 // namespaces, bridge or veths, iptables lines mentioning KUBE- chains,
-// kube-router's ipsets, and recorded children still running. After Down it
-// must be empty.
+// kube-router's ipsets, kernel settings not restored, and recorded children
+// still running. After Down it must be empty.
 func leftovers() []string {
 	var found []string
 	if out, err := run("ip", "netns", "list"); err == nil {
@@ -61,6 +62,9 @@ func leftovers() []string {
 				found = append(found, "ipset "+name)
 			}
 		}
+	}
+	for path, value := range readJournal() {
+		found = append(found, fmt.Sprintf("kernel setting %s not restored to %s", path, value))
 	}
 	for pid, exe := range readRegistry() {
 		found = append(found, fmt.Sprintf("process %d (%s) still recorded", pid, exe))
