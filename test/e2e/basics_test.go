@@ -94,7 +94,8 @@ var _ = Describe("A profile applied with kubectl", func() {
 				map[string]string{"profile": f.id, "kind": "NetworkPolicy", "change": "Modified"})
 		}).WithTimeout(timeout).Should(Equal(1.0))
 		f.expectConverged(ctx, timeout)
-		Expect(f.repairs(ctx)).To(BeEquivalentTo(1))
+		// The metric counts the repair before the status write that records it.
+		Eventually(f.repairs).WithContext(ctx).WithTimeout(timeout).Should(BeEquivalentTo(1))
 		Eventually(func() []string { return profileEventsOf(ctx, f.id).reasons() }).WithTimeout(timeout).Should(ContainElement("DriftRepaired"))
 	})
 })
