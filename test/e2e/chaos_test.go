@@ -115,9 +115,14 @@ var _ = Describe("Chaos", func() {
 		Expect(problems).To(BeEmpty())
 
 		By("counting the repairs in status and metrics alike")
-		repairs := f.repairs(ctx) - repairsBefore
-		metric := scrape(ctx, managers.mainManager()).Sum("tierguard_drift_repairs_total", map[string]string{"profile": f.id}) - metricBefore
-		Expect(float64(repairs)).To(Equal(metric), "status.drift.repairs and tierguard_drift_repairs_total")
+		var repairs int64
+		var metric float64
+		// The metric counts a repair just before the status write records it.
+		Eventually(func(ctx context.Context) float64 {
+			repairs = f.repairs(ctx) - repairsBefore
+			metric = scrape(ctx, managers.mainManager()).Sum("tierguard_drift_repairs_total", map[string]string{"profile": f.id}) - metricBefore
+			return float64(repairs) - metric
+		}).WithContext(ctx).WithTimeout(timeout).Should(BeZero(), "status.drift.repairs and tierguard_drift_repairs_total differ")
 		Expect(repairs).To(BeNumerically(">", 0))
 		Expect(repairs).To(BeNumerically("<=", len(c.done)), "never more repairs than tamperings")
 		// A burst that strips every label Tierguard owns on a namespace

@@ -17,11 +17,16 @@ import (
 const (
 	leaseDuration = 15 * time.Second
 	retryPeriod   = 2 * time.Second
+	// maxRetryInterval is the longest wait between a follower's attempts:
+	// client-go jitters them from retryPeriod to retryPeriod*(1+1.2).
+	maxRetryInterval = retryPeriod + retryPeriod*12/10
 	// handoverBound is how long a follower may take to lead after the
-	// leader died without releasing the lease: the lease must expire, as
-	// the follower last observed it renewed, and the follower notices at
-	// its next retry (jittered by up to 20%).
-	handoverBound = leaseDuration + 2*(retryPeriod*12/10) + time.Second
+	// leader died without releasing the lease: client-go counts the lease
+	// duration from when the follower last saw the lease renewed (up to one
+	// retry interval after the renewal), and the follower notices the
+	// expiry at its next retry. So a handover after SIGKILL takes from
+	// about the lease duration up to lease duration + 2 retry intervals.
+	handoverBound = leaseDuration + 2*maxRetryInterval + time.Second
 	// replicaB is the second replica's own ServiceAccount, bound to the
 	// same roles, so that the audit log tells the replicas' requests apart.
 	replicaB = "tierguard-replica-b"
