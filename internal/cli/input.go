@@ -86,27 +86,8 @@ func ReadNamespaces(r io.Reader) ([]render.Namespace, error) {
 		out = append(out, n)
 		return nil
 	}
-	for i, doc := range docs {
-		var head struct {
-			APIVersion string            `json:"apiVersion"`
-			Kind       string            `json:"kind"`
-			Items      []json.RawMessage `json:"items"`
-		}
-		if err := json.Unmarshal(doc, &head); err != nil {
-			return nil, fmt.Errorf("document %d: %w", i+1, err)
-		}
-		switch head.Kind {
-		case "List", "NamespaceList":
-			for j, item := range head.Items {
-				if err := add(item, fmt.Sprintf("document %d, item %d", i+1, j)); err != nil {
-					return nil, err
-				}
-			}
-		default:
-			if err := add(doc, fmt.Sprintf("document %d", i+1)); err != nil {
-				return nil, err
-			}
-		}
+	if err := eachObject(docs, "NamespaceList", add); err != nil {
+		return nil, err
 	}
 	sortNamespaces(out)
 	return out, nil
@@ -148,4 +129,31 @@ func namespaceOf(ns *corev1.Namespace) render.Namespace {
 
 func sortNamespaces(nss []render.Namespace) {
 	slices.SortFunc(nss, func(a, b render.Namespace) int { return strings.Compare(a.Name, b.Name) })
+}
+
+// eachObject calls add for every object of a decoded YAML stream, unwrapping
+// Lists (List or listKind) so that both what `kubectl get -o yaml` prints and
+// a stream of single objects are accepted.
+func eachObject(docs [][]byte, listKind string, add func(raw []byte, where string) error) error {
+	for i, doc := range docs {
+		var head struct {
+			Kind  string            `json:"kind"`
+			Items []json.RawMessage `json:"items"`
+		}
+		if err := json.Unmarshal(doc, &head); err != nil {
+			return fmt.Errorf("document %d: %w", i+1, err)
+		}
+		if head.Kind != "List" && head.Kind != listKind {
+			if err := add(doc, fmt.Sprintf("document %d", i+1)); err != nil {
+				return err
+			}
+			continue
+		}
+		for j, item := range head.Items {
+			if err := add(item, fmt.Sprintf("document %d, item %d", i+1, j)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -36,26 +36,8 @@ func ReadPolicies(r io.Reader) ([]networkingv1.NetworkPolicy, error) {
 		out = append(out, np)
 		return nil
 	}
-	for i, doc := range docs {
-		var head struct {
-			Kind  string            `json:"kind"`
-			Items []json.RawMessage `json:"items"`
-		}
-		if err := json.Unmarshal(doc, &head); err != nil {
-			return nil, fmt.Errorf("document %d: %w", i+1, err)
-		}
-		switch head.Kind {
-		case "List", "NetworkPolicyList":
-			for j, item := range head.Items {
-				if err := add(item, fmt.Sprintf("document %d, item %d", i+1, j)); err != nil {
-					return nil, err
-				}
-			}
-		default:
-			if err := add(doc, fmt.Sprintf("document %d", i+1)); err != nil {
-				return nil, err
-			}
-		}
+	if err := eachObject(docs, "NetworkPolicyList", add); err != nil {
+		return nil, err
 	}
 	sortPolicies(out)
 	return out, nil
