@@ -71,6 +71,10 @@ func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.Segmenta
 		}
 	}
 	obs.observed.Seen = r.seenWith(profile.Name, obs.observed.Policies)
+	// A profile's passes never run concurrently (the work queue hands one
+	// key to one worker at a time), so its memory needs no lock.
+	v, _ := r.verified.LoadOrStore(profile.Name, diff.NewVerified())
+	obs.observed.Verified = v.(*diff.Verified)
 	return obs, nil
 }
 

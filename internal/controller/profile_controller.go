@@ -50,6 +50,8 @@ type ProfileReconciler struct {
 
 	leakMemos sync.Map // profile name -> leakMemo
 	seen      sync.Map // profile name -> *seenPolicies
+	verified  sync.Map // profile name -> *diff.Verified
+	echoes    echoes
 }
 
 // +kubebuilder:rbac:groups=segmentation.tierguard.io,resources=segmentationprofiles,verbs=get;list;watch;patch
@@ -67,6 +69,7 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			metrics.Forget(req.Name)
 			r.leakMemos.Delete(req.Name)
 			r.seen.Delete(req.Name)
+			r.verified.Delete(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}

@@ -65,8 +65,9 @@ func (r *ProfileReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReco
 		Watches(&segv1.SegmentationProfile{}, handler.EnqueueRequestsFromMapFunc(r.allProfiles),
 			builder.WithPredicates(specOrLifecycleChanged())).
 		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.allProfiles),
-			builder.WithPredicates(namespaceChanged())).
-		Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policyOwner)).
+			builder.WithPredicates(namespaceChanged(), r.echoes.notEcho(namespaceKind))).
+		Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policyOwner),
+			builder.WithPredicates(r.echoes.notEcho(policyKind))).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: maxConcurrentReconciles,
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -124,14 +123,22 @@ func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, nsUID t
 		if err != nil {
 			return fmt.Errorf("apply labels to namespace %s: %w", a.Namespace, err)
 		}
-	case diff.ApplyPolicy:
-		ac, err := policyApplyConfiguration(a.Policy)
-		if err != nil {
-			return err
+		if ac.ResourceVersion != nil {
+			r.echoes.wrote(namespaceKind, "", a.Namespace, *ac.ResourceVersion)
 		}
-		if err := r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+	case diff.ApplyPolicy:
+		// The rendered policy's JSON is the apply configuration: its zero
+		// values are omitted (creationTimestamp is omitzero).
+		data, err := json.Marshal(a.Policy)
+		if err != nil {
+			return fmt.Errorf("encode policy %s/%s: %w", a.Namespace, render.PolicyName, err)
+		}
+		live := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: render.PolicyName}}
+		if err := r.Client.Patch(ctx, live, client.RawPatch(types.ApplyPatchType, data),
+			client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 			return fmt.Errorf("apply policy %s/%s: %w", a.Namespace, render.PolicyName, err)
 		}
+		r.echoes.wrote(policyKind, a.Namespace, render.PolicyName, live.ResourceVersion)
 	case diff.DeletePolicy:
 		pol := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: render.PolicyName}}
 		if err := r.Client.Delete(ctx, pol); client.IgnoreNotFound(err) != nil {
@@ -139,21 +146,6 @@ func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, nsUID t
 		}
 	}
 	return nil
-}
-
-// policyApplyConfiguration converts a rendered policy into an apply
-// configuration: the JSON of the typed object, less its zero values.
-func policyApplyConfiguration(p *networkingv1.NetworkPolicy) (*networkingv1ac.NetworkPolicyApplyConfiguration, error) {
-	data, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode policy %s/%s: %w", p.Namespace, p.Name, err)
-	}
-	ac := &networkingv1ac.NetworkPolicyApplyConfiguration{}
-	if err := json.Unmarshal(data, ac); err != nil {
-		return nil, fmt.Errorf("decode policy %s/%s: %w", p.Namespace, p.Name, err)
-	}
-	ac.CreationTimestamp = nil
-	return ac, nil
 }
 
 // confirmDrift re-reads a drifted object from the API server, uncached,

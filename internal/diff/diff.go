@@ -81,6 +81,58 @@ type Observed struct {
 	// missing elsewhere may never have been created (a first apply cut
 	// short between the labels and the policy).
 	Seen map[string]bool
+	// Verified, when set, remembers the policies found to match their plan,
+	// so a steady pass compares each policy version once.
+	Verified *Verified
+}
+
+// Verified remembers, by namespace, the version of a managed policy that
+// was compared with a plan and matched it. Any change to the policy gives
+// it a new resourceVersion, and any change to the plan a new hash or owner,
+// so a remembered match stays true. Not safe for concurrent use.
+type Verified struct {
+	matched map[string]verifiedKey
+}
+
+type verifiedKey struct {
+	uid, resourceVersion, hash, owner string
+}
+
+// NewVerified returns an empty memory.
+func NewVerified() *Verified { return &Verified{matched: map[string]verifiedKey{}} }
+
+// policyMatches is PolicyMatches, answered from memory when this version
+// of the observed policy already matched this plan.
+func (v *Verified) policyMatches(observed *networkingv1.NetworkPolicy, g *render.GovernedNamespace) bool {
+	if v == nil || observed == nil || observed.ResourceVersion == "" {
+		return PolicyMatches(observed, g.Policy)
+	}
+	key := verifiedKey{uid: string(observed.UID), resourceVersion: observed.ResourceVersion, hash: g.Hash}
+	if refs := g.Policy.OwnerReferences; len(refs) > 0 {
+		key.owner = string(refs[0].UID)
+	}
+	if v.matched[g.Name] == key {
+		return true
+	}
+	if !PolicyMatches(observed, g.Policy) {
+		delete(v.matched, g.Name)
+		return false
+	}
+	v.matched[g.Name] = key
+	return true
+}
+
+// Forget drops what is remembered about namespaces no longer planned, so
+// the memory stays as large as the plan.
+func (v *Verified) Forget(plan *render.Plan) {
+	if v == nil {
+		return
+	}
+	for ns := range v.matched {
+		if plan.Lookup(ns) == nil {
+			delete(v.matched, ns)
+		}
+	}
 }
 
 // Compute returns the writes that bring the cluster to the plan, sorted by
@@ -102,6 +154,7 @@ func Compute(plan *render.Plan, obs Observed) []Action {
 		}
 		actions = append(actions, Action{Type: ReleaseLabels, Namespace: ns})
 	}
+	obs.Verified.Forget(plan)
 	sort.Slice(actions, func(i, j int) bool {
 		if actions[i].Namespace != actions[j].Namespace {
 			return actions[i].Namespace < actions[j].Namespace
@@ -146,7 +199,7 @@ func governedActions(plan *render.Plan, g *render.GovernedNamespace, obs Observe
 		}
 		actions = append(actions, a)
 	}
-	if !PolicyMatches(pol, g.Policy) {
+	if !obs.Verified.policyMatches(pol, g) {
 		a := Action{Type: ApplyPolicy, Namespace: g.Name, Policy: g.Policy}
 		if enforced {
 			change := segv1.DriftModified
@@ -177,8 +230,12 @@ func labelDifferences(current, owned map[string]string) (missing, changed []stri
 
 // LabelsMatch reports whether current carries every owned label.
 func LabelsMatch(current, owned map[string]string) bool {
-	missing, changed := labelDifferences(current, owned)
-	return len(missing)+len(changed) == 0
+	for k, v := range owned {
+		if cv, ok := current[k]; !ok || cv != v {
+			return false
+		}
+	}
+	return true
 }
 
 // PolicyMatches reports whether an observed policy has everything the

@@ -45,6 +45,9 @@ type tierPlan struct {
 	labels map[string]string
 	spec   networkingv1.NetworkPolicySpec
 	hash   string
+	// meta is the policy metadata the tier's namespaces share (labels,
+	// annotations, owner references); only name and namespace differ.
+	meta metav1.ObjectMeta
 }
 
 // policyRenderer renders each tier once; namespaces of a tier share it.
@@ -58,37 +61,43 @@ func newPolicyRenderer(p *segv1.SegmentationProfile) *policyRenderer {
 	return &policyRenderer{profile: p, key: TierLabelKey(p), tiers: map[string]*tierPlan{}}
 }
 
-// governed returns the plan of namespace ns in tier. The returned labels map
-// and policy spec are shared by the tier's namespaces: do not mutate them.
+// governed returns the plan of namespace ns in tier. The returned labels map,
+// and the policy's spec, labels, annotations and owner references, are
+// shared by the tier's namespaces: do not mutate them.
 func (r *policyRenderer) governed(ns, tier string) GovernedNamespace {
 	tp := r.tiers[tier]
 	if tp == nil {
 		tp = r.renderTier(tier)
 		r.tiers[tier] = tp
 	}
-	return GovernedNamespace{Name: ns, Tier: tier, Labels: tp.labels, Policy: r.policy(ns, tier, tp), Hash: tp.hash}
+	return GovernedNamespace{Name: ns, Tier: tier, Labels: tp.labels, Policy: r.policy(ns, tp), Hash: tp.hash}
 }
 
-func (r *policyRenderer) policy(ns, tier string, tp *tierPlan) *networkingv1.NetworkPolicy {
-	p := r.profile
+func (r *policyRenderer) policy(ns string, tp *tierPlan) *networkingv1.NetworkPolicy {
 	np := &networkingv1.NetworkPolicy{
-		TypeMeta: metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      PolicyName,
-			Namespace: ns,
-			Labels: map[string]string{
-				ManagedByLabel:  ManagedByValue,
-				ProfileLabel:    p.Name,
-				PolicyTierLabel: tier,
-			},
-			Annotations: map[string]string{PlanHashAnnotation: tp.hash},
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: tp.meta,
+		Spec:       tp.spec,
+	}
+	np.Name, np.Namespace = PolicyName, ns
+	return np
+}
+
+// policyMeta is the metadata of a tier's policies, shared by its namespaces.
+func (r *policyRenderer) policyMeta(tier, hash string) metav1.ObjectMeta {
+	p := r.profile
+	meta := metav1.ObjectMeta{
+		Labels: map[string]string{
+			ManagedByLabel:  ManagedByValue,
+			ProfileLabel:    p.Name,
+			PolicyTierLabel: tier,
 		},
-		Spec: tp.spec,
+		Annotations: map[string]string{PlanHashAnnotation: hash},
 	}
 	if DeletionPolicy(p) == segv1.DeletionPolicyDelete {
-		np.OwnerReferences = []metav1.OwnerReference{OwnerReference(p)}
+		meta.OwnerReferences = []metav1.OwnerReference{OwnerReference(p)}
 	}
-	return np
+	return meta
 }
 
 // OwnerReference is the reference managed policies carry to a profile with
@@ -119,7 +128,8 @@ func (r *policyRenderer) renderTier(name string) *tierPlan {
 		spec.PolicyTypes = append(spec.PolicyTypes, networkingv1.PolicyTypeEgress)
 		spec.Egress = r.egress(tier)
 	}
-	return &tierPlan{labels: labels, spec: spec, hash: planHash(p, name, labels, spec)}
+	hash := planHash(p, name, labels, spec)
+	return &tierPlan{labels: labels, spec: spec, hash: hash, meta: r.policyMeta(name, hash)}
 }
 
 // planHash identifies everything Tierguard writes for a namespace of a tier.

@@ -96,7 +96,8 @@ type GovernedNamespace struct {
 	// Labels are the labels Tierguard owns on it.
 	Labels map[string]string
 	// Policy is its NetworkPolicy, fully defaulted as the API server would
-	// store it, with PlanHashAnnotation set.
+	// store it, with PlanHashAnnotation set. Its spec and metadata maps are
+	// shared with the tier's other namespaces: copy before changing them.
 	Policy *networkingv1.NetworkPolicy
 	// Hash identifies this namespace's plan (labels and policy).
 	Hash string

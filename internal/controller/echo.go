@@ -1,0 +1,59 @@
+package controller
+
+import (
+	"sync"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+)
+
+// echoes remembers the resourceVersion each of Tierguard's own writes
+// produced, so the watch event that merely reports that write back does not
+// start another pass: the object is, at that version, what the pass wrote.
+// Deletions always pass (a deleted object reports its last version, which
+// may be Tierguard's), and so does any later change (a new version).
+type echoes struct {
+	versions sync.Map // echoKey -> resourceVersion
+}
+
+type echoKey struct {
+	kind, namespace, name string
+}
+
+func keyOf(kind string, obj client.Object) echoKey {
+	return echoKey{kind: kind, namespace: obj.GetNamespace(), name: obj.GetName()}
+}
+
+// wrote records the version a write of Tierguard's produced.
+func (e *echoes) wrote(kind, namespace, name, resourceVersion string) {
+	if resourceVersion == "" {
+		return
+	}
+	e.versions.Store(echoKey{kind: kind, namespace: namespace, name: name}, resourceVersion)
+}
+
+// isEcho reports, once, whether obj is at the version Tierguard wrote.
+func (e *echoes) isEcho(kind string, obj client.Object) bool {
+	k := keyOf(kind, obj)
+	v, ok := e.versions.Load(k)
+	if !ok || v.(string) != obj.GetResourceVersion() {
+		return false
+	}
+	e.versions.CompareAndDelete(k, v)
+	return true
+}
+
+// notEcho drops create and update events that report one of Tierguard's
+// own writes back.
+func (e *echoes) notEcho(kind string) predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc: func(ev event.CreateEvent) bool { return !e.isEcho(kind, ev.Object) },
+		UpdateFunc: func(ev event.UpdateEvent) bool { return !e.isEcho(kind, ev.ObjectNew) },
+	}
+}
+
+const (
+	namespaceKind = "Namespace"
+	policyKind    = "NetworkPolicy"
+)
