@@ -29,18 +29,32 @@ import (
 // kubectl keeps (a copy of the object). All NetworkPolicies are cached, not
 // only Tierguard's: any policy in a governed namespace can open a hole (see
 // internal/leaks). Namespaces are watched as metadata only (see
-// SetupWithManager).
+// SetupWithManager), with their label strings interned, and a tier's
+// managed policies share their spec and metadata (see interner).
 func CacheOptions() cache.Options {
+	in := newInterner()
 	return cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: func(obj any) (any, error) {
+			if a, ok := obj.(metav1.Object); ok {
+				a.SetManagedFields(nil)
+				a.SetLabels(internLabels(a.GetLabels()))
+			}
+			return obj, nil
+		},
 		ByObject: map[client.Object]cache.ByObject{
-			&networkingv1.NetworkPolicy{}: {Transform: stripPolicy},
+			&networkingv1.NetworkPolicy{}: {Transform: func(obj any) (any, error) {
+				stripPolicy(obj)
+				if p, ok := obj.(*networkingv1.NetworkPolicy); ok {
+					in.policy(p)
+				}
+				return obj, nil
+			}},
 		},
 	}
 }
 
 // stripPolicy drops what Tierguard never reads from a cached policy.
-func stripPolicy(obj any) (any, error) {
+func stripPolicy(obj any) {
 	if a, ok := obj.(metav1.Object); ok {
 		a.SetManagedFields(nil)
 		if ann := a.GetAnnotations(); ann[lastAppliedAnnotation] != "" {
@@ -49,7 +63,6 @@ func stripPolicy(obj any) (any, error) {
 			a.SetAnnotations(ann)
 		}
 	}
-	return obj, nil
 }
 
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
