@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
 
@@ -31,12 +32,16 @@ func (r *ProfileReconciler) verifyIsolation(profile *segv1.SegmentationProfile, 
 		return
 	}
 	o.isolationKnown = true
-	var foreign []networkingv1.NetworkPolicy
+	foreign := slices.Clone(state.foreign)
 	for _, p := range state.policies {
+		// Labelled as Tierguard's but not its policy: foreign all the same.
 		if o.plan.Lookup(p.Namespace) != nil && !isManagedPolicy(&p) {
 			foreign = append(foreign, p)
 		}
 	}
+	slices.SortFunc(foreign, func(a, b networkingv1.NetworkPolicy) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
 	if len(foreign) == 0 {
 		r.leakMemos.Delete(profile.Name)
 		return

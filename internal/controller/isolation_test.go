@@ -3,11 +3,13 @@ package controller_test
 import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 )
@@ -44,6 +46,35 @@ var _ = Describe("Isolation verification", func() {
 		Expect(k8s.Delete(f.ctx, hole)).To(Succeed())
 		Eventually(f.condition(f.id, segv1.ConditionIsolationVerified), timeout, interval).Should(Equal("True/NoLeaks"))
 		Expect(leaksOf()).To(BeEmpty())
+	})
+
+	It("finds a hole that was there before its namespace joined a tier, and forgets namespaces that leave", func() {
+		f.envNamespace("dev-a", "dev")
+		f.envNamespace("prod-a", "prod")
+		late := f.namespace("late", map[string]string{"env": "none"})
+		hole := foreign(late, "allow-all", networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{}}})
+		f.create(f.profile())
+		f.waitEnforced(f.id)
+		Consistently(f.condition(f.id, segv1.ConditionIsolationVerified), "1s", interval).Should(Equal("True/NoLeaks"),
+			"a policy in a namespace no tier claims is no hole")
+
+		setEnv := func(env string) {
+			ns := &corev1.Namespace{}
+			Expect(k8s.Get(f.ctx, client.ObjectKey{Name: late}, ns)).To(Succeed())
+			ns.Labels["env"] = env
+			Expect(k8s.Update(f.ctx, ns)).To(Succeed())
+		}
+		setEnv("prod")
+		Eventually(leaksOf, timeout, interval).Should(ContainElement(HaveField("Policy", late+"/allow-all")))
+
+		setEnv("none")
+		Eventually(f.condition(f.id, segv1.ConditionIsolationVerified), timeout, interval).Should(Equal("True/NoLeaks"))
+		// Changed while ungoverned, then governed again: listed afresh.
+		hole.Spec.Ingress = []networkingv1.NetworkPolicyIngressRule{{Ports: []networkingv1.NetworkPolicyPort{{Port: ptr.To(intstr.FromInt32(8443))}}}}
+		Expect(k8s.Update(f.ctx, hole)).To(Succeed())
+		setEnv("prod")
+		Eventually(leaksOf, timeout, interval).Should(ContainElement(SatisfyAll(
+			HaveField("Policy", late+"/allow-all"), HaveField("Ports", "TCP/8443"))))
 	})
 
 	It("finds namespaceSelector {} rules, rules selecting another tier, and ipBlocks, but not narrowing policies", func() {

@@ -23,8 +23,12 @@ type observation struct {
 	uids map[string]string
 	// ownPolicies counts the managed policies carrying the profile's label.
 	ownPolicies int32
-	// policies are all cached NetworkPolicies (do not mutate: uncopied).
+	// policies are the cached NetworkPolicies labelled as Tierguard's (do
+	// not mutate: uncopied).
 	policies []networkingv1.NetworkPolicy
+	// foreign are the other NetworkPolicies of the governed namespaces (do
+	// not mutate: shared).
+	foreign []networkingv1.NetworkPolicy
 }
 
 // observe reads namespaces (metadata only), the other profiles and the

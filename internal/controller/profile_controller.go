@@ -52,6 +52,7 @@ type ProfileReconciler struct {
 	seen      sync.Map // profile name -> *seenPolicies
 	verified  sync.Map // profile name -> *diff.Verified
 	echoes    echoes
+	foreign   *foreignPolicies
 }
 
 // +kubebuilder:rbac:groups=segmentation.tierguard.io,resources=segmentationprofiles,verbs=get;list;watch;patch
@@ -70,6 +71,7 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			r.leakMemos.Delete(req.Name)
 			r.seen.Delete(req.Name)
 			r.verified.Delete(req.Name)
+			r.foreign.forget(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -109,6 +111,13 @@ func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.Segmenta
 	plan, err := render.Compute(state.input)
 	if err != nil {
 		return outcome{}, fmt.Errorf("plan profile %s: %w", profile.Name, err)
+	}
+	names := make([]string, len(plan.Governed))
+	for i := range plan.Governed {
+		names[i] = plan.Governed[i].Name
+	}
+	if state.foreign, err = r.foreign.govern(ctx, profile.Name, names); err != nil {
+		return outcome{}, err
 	}
 	o := outcome{plan: plan, actions: diff.Compute(plan, state.observed), now: metav1.NewTime(r.now())}
 	if render.Mode(profile) == segv1.ModeAudit {

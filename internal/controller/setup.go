@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -9,6 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -17,8 +23,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/render"
@@ -26,11 +34,12 @@ import (
 
 // CacheOptions are the manager's cache options: managedFields stripped
 // everywhere, and from NetworkPolicies also the last-applied annotation
-// kubectl keeps (a copy of the object). All NetworkPolicies are cached, not
-// only Tierguard's: any policy in a governed namespace can open a hole (see
-// internal/leaks). Namespaces are watched as metadata only (see
-// SetupWithManager), with their label strings interned, and a tier's
-// managed policies share their spec and metadata (see interner).
+// kubectl keeps (a copy of the object). The cache holds only the
+// NetworkPolicies labelled as Tierguard's; the others are kept, apart, only
+// in governed namespaces (see foreignPolicies). Namespaces are watched as
+// metadata only (see SetupWithManager), with their label strings interned,
+// and a tier's managed policies share their spec and metadata (see
+// interner).
 func CacheOptions() cache.Options {
 	in := newInterner()
 	return cache.Options{
@@ -42,7 +51,7 @@ func CacheOptions() cache.Options {
 			return obj, nil
 		},
 		ByObject: map[client.Object]cache.ByObject{
-			&networkingv1.NetworkPolicy{}: {Transform: func(obj any) (any, error) {
+			&networkingv1.NetworkPolicy{}: {Label: labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedByValue}), Transform: func(obj any) (any, error) {
 				stripPolicy(obj)
 				if p, ok := obj.(*networkingv1.NetworkPolicy); ok {
 					in.policy(p)
@@ -70,6 +79,15 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 // SetupWithManager registers the controller. Events for one profile
 // coalesce in the work queue into one reconcile.
 func (r *ProfileReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReconciles int) error {
+	changed := make(chan event.GenericEvent, 1024)
+	r.foreign = newForeignPolicies(r.APIReader, func(profiles []string) {
+		for _, p := range profiles {
+			changed <- event.GenericEvent{Object: &segv1.SegmentationProfile{ObjectMeta: metav1.ObjectMeta{Name: p}}}
+		}
+	})
+	if err := r.watchForeignPolicies(mgr); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("segmentationprofile").
 		For(&segv1.SegmentationProfile{}, builder.WithPredicates(specOrLifecycleChanged())).
@@ -81,12 +99,41 @@ func (r *ProfileReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReco
 			builder.WithPredicates(namespaceChanged(), r.echoes.notEcho(namespaceKind))).
 		Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policyOwner),
 			builder.WithPredicates(r.echoes.notEcho(policyKind))).
+		// A foreign policy in a governed namespace can open a hole.
+		WatchesRawSource(source.Channel(changed, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: maxConcurrentReconciles,
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
 				100*time.Millisecond, 30*time.Second),
 		}).
 		Complete(r)
+}
+
+// watchForeignPolicies runs, on the leader, a reflector that feeds every
+// NetworkPolicy not labelled as Tierguard's to r.foreign, which keeps those
+// of governed namespaces.
+func (r *ProfileReconciler) watchForeignPolicies(mgr ctrl.Manager) error {
+	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("client for foreign network policies: %w", err)
+	}
+	sel := foreignSelector().String()
+	lw := &toolscache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = sel
+			return cs.NetworkingV1().NetworkPolicies(metav1.NamespaceAll).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = sel
+			return cs.NetworkingV1().NetworkPolicies(metav1.NamespaceAll).Watch(ctx, o)
+		},
+	}
+	reflector := toolscache.NewReflectorWithOptions(lw, &networkingv1.NetworkPolicy{}, r.foreign,
+		toolscache.ReflectorOptions{Name: "foreign-networkpolicies"})
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		reflector.RunWithContext(ctx)
+		return nil
+	}))
 }
 
 // allProfiles maps an event to every profile.
@@ -102,9 +149,8 @@ func (r *ProfileReconciler) allProfiles(ctx context.Context, _ client.Object) []
 	return reqs
 }
 
-// policyOwner maps a policy to the profile that governs its namespace (a
-// foreign policy can open a hole there), and a managed policy also to the
-// profile on its label.
+// policyOwner maps a policy labelled as Tierguard's to the profile on its
+// label and to the profile that governs its namespace.
 func (r *ProfileReconciler) policyOwner(ctx context.Context, obj client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
 	if p := obj.GetLabels()[render.ProfileLabel]; p != "" {
