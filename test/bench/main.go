@@ -31,6 +31,7 @@ type options struct {
 	fullAt              []int
 	unrelated           int
 	rawRuns             int
+	rawApplyRuns        int
 	coldRuns            map[int]int
 	concurrency         int
 	idle                time.Duration
@@ -91,6 +92,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&fullAt, "full-at", "1000,5000", "Scales that also measure steady state, drift and new namespaces.")
 	flag.IntVar(&o.unrelated, "unrelated", 300, "Unrelated namespaces beside the governed ones.")
 	flag.IntVar(&o.rawRuns, "raw-runs", 3, "Runs of the physical limit per scale, each on a fresh plane.")
+	flag.IntVar(&o.rawApplyRuns, "raw-apply-runs", 1, "Runs of the physical limit with the policy server-side applied (as Tierguard writes it) instead of created, per scale.")
 	flag.StringVar(&coldRuns, "cold-runs", "1000:3,5000:1", "Cold starts per scale (N:runs,... or one number for all), each on a fresh plane; the first is the full run.")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "Writes in flight for the raw client (the manager's --apply-concurrency default).")
 	flag.DurationVar(&o.idle, "idle", 60*time.Second, "Idle window of the steady state.")
@@ -189,7 +191,7 @@ func run(ctx context.Context, o options) error {
 		LoadAverage: map[string]string{"start": loadAverage()},
 		Versions:    map[string]string{"go": runtime.Version(), "tierguard": gitCommit()},
 		Settings: Settings{
-			Unrelated: o.unrelated, Concurrency: o.concurrency, RawRuns: o.rawRuns, ColdRuns: o.coldRuns,
+			Unrelated: o.unrelated, Concurrency: o.concurrency, RawRuns: o.rawRuns, RawApplyRuns: o.rawApplyRuns, ColdRuns: o.coldRuns,
 			IdleSeconds: o.idle.Seconds(), ResyncSeconds: o.resync.Seconds(),
 			Tamperings: o.tamperings, NewNamespaces: o.newNamespaces, GapMs: float64(o.gap.Milliseconds()),
 			ExtraObjects:      o.extraObjects,
@@ -285,14 +287,22 @@ func (b *bench) scale(ctx context.Context, n int) (Scale, error) {
 	s := Scale{Namespaces: n, Unrelated: o.unrelated}
 	full := slices.Contains(o.fullAt, n)
 	coldRuns := o.coldRuns[n]
-	for i := range max(o.rawRuns, coldRuns) {
+	for i := range max(o.rawRuns, coldRuns, o.rawApplyRuns) {
 		if i < o.rawRuns {
 			b.logf("N=%d: raw run %d of %d", n, i+1, o.rawRuns)
-			r, err := b.runRaw(ctx, l, i)
+			r, err := b.runRaw(ctx, l, i, false)
 			if err != nil {
 				return s, fmt.Errorf("raw run %d: %w", i+1, err)
 			}
 			s.Raw = append(s.Raw, r)
+		}
+		if i < o.rawApplyRuns {
+			b.logf("N=%d: raw run with the policy applied %d of %d", n, i+1, o.rawApplyRuns)
+			r, err := b.runRaw(ctx, l, i, true)
+			if err != nil {
+				return s, fmt.Errorf("raw apply run %d: %w", i+1, err)
+			}
+			s.RawApply = append(s.RawApply, r)
 		}
 		if i < coldRuns {
 			first := i == 0
@@ -316,9 +326,16 @@ func (b *bench) scale(ctx context.Context, n int) (Scale, error) {
 	for _, c := range s.Cold {
 		cold = append(cold, c.Seconds)
 	}
-	s.RawSeconds, s.ColdSeconds = spreadOf(raw), spreadOf(cold)
+	var rawApply []float64
+	for _, r := range s.RawApply {
+		rawApply = append(rawApply, r.Seconds)
+	}
+	s.RawSeconds, s.ColdSeconds, s.RawApplySeconds = spreadOf(raw), spreadOf(cold), spreadOf(rawApply)
 	if s.RawSeconds.Median > 0 {
 		s.Ratio = round3(s.ColdSeconds.Median / s.RawSeconds.Median)
+	}
+	if s.RawApplySeconds.Median > 0 {
+		s.ApplyRatio = round3(s.ColdSeconds.Median / s.RawApplySeconds.Median)
 	}
 	return s, nil
 }

@@ -183,6 +183,17 @@ type Memory struct {
 	// HeapAllocMiB is go_memstats_heap_alloc_bytes after the same GCs: the
 	// live objects.
 	HeapAllocMiB float64 `json:"heapAllocMiB"`
+	// RSSAnonMiB and RSSFileMiB split VmRSS: anonymous memory (heap, stacks,
+	// runtime) and mapped files (the binary's pages).
+	RSSAnonMiB float64 `json:"rssAnonMiB"`
+	RSSFileMiB float64 `json:"rssFileMiB"`
+	// HeapSysMiB, HeapReleasedMiB, StackSysMiB and NextGCMiB are the Go
+	// runtime's view after the same GCs: heap obtained from the OS, heap
+	// returned to it, stacks, and the heap size that triggers the next GC.
+	HeapSysMiB      float64 `json:"heapSysMiB"`
+	HeapReleasedMiB float64 `json:"heapReleasedMiB"`
+	StackSysMiB     float64 `json:"stackSysMiB"`
+	NextGCMiB       float64 `json:"nextGcMiB"`
 }
 
 // memory reads the process's memory. The heap is read after runtime.GC()
@@ -190,6 +201,7 @@ type Memory struct {
 // does not hide what the cache holds.
 func (m *managerProc) memory(ctx context.Context) (Memory, error) {
 	var inuse, alloc []float64
+	var last map[string]float64
 	for range 3 {
 		if err := fetch(ctx, m.PprofURL+"heap?gc=1", io.Discard); err != nil {
 			return Memory{}, fmt.Errorf("force GC: %w", err)
@@ -200,6 +212,10 @@ func (m *managerProc) memory(ctx context.Context) (Memory, error) {
 		}
 		inuse = append(inuse, ms.Sum("go_memstats_heap_inuse_bytes", nil))
 		alloc = append(alloc, ms.Sum("go_memstats_heap_alloc_bytes", nil))
+		last = map[string]float64{}
+		for _, name := range []string{"go_memstats_heap_sys_bytes", "go_memstats_heap_released_bytes", "go_memstats_stack_sys_bytes", "go_memstats_next_gc_bytes"} {
+			last[name] = ms.Sum(name, nil)
+		}
 	}
 	status, err := procStatus(m.PID())
 	if err != nil {
@@ -208,6 +224,9 @@ func (m *managerProc) memory(ctx context.Context) (Memory, error) {
 	return Memory{
 		PeakRSSMiB: mib(status["VmHWM"]), RSSMiB: mib(status["VmRSS"]),
 		HeapInuseMiB: mib(spreadOf(inuse).Median), HeapAllocMiB: mib(spreadOf(alloc).Median),
+		RSSAnonMiB: mib(status["RssAnon"]), RSSFileMiB: mib(status["RssFile"]),
+		HeapSysMiB: mib(last["go_memstats_heap_sys_bytes"]), HeapReleasedMiB: mib(last["go_memstats_heap_released_bytes"]),
+		StackSysMiB: mib(last["go_memstats_stack_sys_bytes"]), NextGCMiB: mib(last["go_memstats_next_gc_bytes"]),
 	}, nil
 }
 

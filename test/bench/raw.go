@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -36,20 +38,25 @@ type RawRun struct {
 // runRaw measures, on a fresh plane, how fast a tight client makes the
 // writes Tierguard needs for the layout: one labels server-side apply and
 // one policy create per governed namespace, concurrency writes in flight.
-func (b *bench) runRaw(ctx context.Context, l layout, run int) (RawRun, error) {
-	dir := filepath.Join(b.workDir, fmt.Sprintf("raw-%d-%d", len(l.Governed), run))
+//
+// With apply set, the policy is server-side applied instead, with the body
+// the manager sends: what the same writes cost when made as Tierguard makes
+// them (an apply keeps a field manager's ownership, so later applies can
+// remove what a plan no longer holds).
+func (b *bench) runRaw(ctx context.Context, l layout, run int, apply bool) (RawRun, error) {
+	dir := filepath.Join(b.workDir, fmt.Sprintf("raw-%d-%d-%v", len(l.Governed), run, apply))
 	p, err := startPlane(ctx, dir, b.configDir, nil)
 	if err != nil {
 		return RawRun{}, err
 	}
-	r, err := b.measureRaw(ctx, p, l)
+	r, err := b.measureRaw(ctx, p, l, apply)
 	if err != nil {
 		return r, p.stopWith(err)
 	}
 	return r, p.stop(b.opts.keep)
 }
 
-func (b *bench) measureRaw(ctx context.Context, p *plane, l layout) (RawRun, error) {
+func (b *bench) measureRaw(ctx context.Context, p *plane, l layout, apply bool) (RawRun, error) {
 	b.noteVersion(p)
 	if err := l.create(ctx, p.admin); err != nil {
 		return RawRun{}, err
@@ -83,7 +90,7 @@ func (b *bench) measureRaw(ctx context.Context, p *plane, l layout) (RawRun, err
 
 	start := time.Now()
 	err = parallel(ctx, len(plan.Governed), b.opts.concurrency, func(ctx context.Context, i int) error {
-		return rawWrites(ctx, raw, &plan.Governed[i])
+		return rawWrites(ctx, raw, &plan.Governed[i], apply)
 	})
 	returned := time.Now()
 	if err != nil {
@@ -99,17 +106,29 @@ func (b *bench) measureRaw(ctx context.Context, p *plane, l layout) (RawRun, err
 		return RawRun{}, err
 	}
 	r := RawRun{Seconds: seconds(last.Sub(start)), WritesReturnedSeconds: seconds(returned.Sub(start)), Writes: writes}
-	b.logf("  T_raw = %.3fs (writes returned after %.3fs), %d writes", r.Seconds, r.WritesReturnedSeconds, writes.StateTotal)
+	b.logf("  T_raw (policy %s) = %.3fs (writes returned after %.3fs), %d writes", map[bool]string{false: "created", true: "applied"}[apply], r.Seconds, r.WritesReturnedSeconds, writes.StateTotal)
 	return r, nil
 }
 
 // rawWrites makes Tierguard's two writes for one namespace.
-func rawWrites(ctx context.Context, c kubernetes.Interface, g *render.GovernedNamespace) error {
+func rawWrites(ctx context.Context, c kubernetes.Interface, g *render.GovernedNamespace, apply bool) error {
 	ac := corev1ac.Namespace(g.Name).WithLabels(g.Labels)
 	if _, err := c.CoreV1().Namespaces().Apply(ctx, ac, metav1.ApplyOptions{FieldManager: rawFieldManager, Force: true}); err != nil {
 		return fmt.Errorf("apply labels to namespace %s: %w", g.Name, err)
 	}
 	pol := g.Policy.DeepCopy()
+	if apply {
+		data, err := json.Marshal(pol)
+		if err != nil {
+			return err
+		}
+		force := true
+		if _, err := c.NetworkingV1().NetworkPolicies(g.Name).Patch(ctx, pol.Name, types.ApplyPatchType, data,
+			metav1.PatchOptions{FieldManager: rawFieldManager, Force: &force}); err != nil {
+			return fmt.Errorf("apply policy %s/%s: %w", g.Name, pol.Name, err)
+		}
+		return nil
+	}
 	if _, err := c.NetworkingV1().NetworkPolicies(g.Name).Create(ctx, pol, metav1.CreateOptions{FieldManager: rawFieldManager}); err != nil {
 		return fmt.Errorf("create policy %s/%s: %w", g.Name, pol.Name, err)
 	}

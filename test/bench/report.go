@@ -45,6 +45,8 @@ func summaryTable(b *strings.Builder, r *Results) {
 		{"T_raw, tight client (s): min / median / max", "", func(s Scale) string { return spreadText(s.RawSeconds, "%.2f") }},
 		{"T_cold, manager start to enforced and Ready (s)", "", func(s Scale) string { return spreadText(s.ColdSeconds, "%.2f") }},
 		{"T_cold / T_raw (medians)", "<= 1.25", func(s Scale) string { return fmt.Sprintf("%.2f", s.Ratio) }},
+		{"T_raw with the policy server-side applied, as Tierguard writes it (s)", "", func(s Scale) string { return spreadText(s.RawApplySeconds, "%.2f") }},
+		{"T_cold / T_raw with the policy applied (medians)", "", func(s Scale) string { return fmt.Sprintf("%.2f", s.ApplyRatio) }},
 		{"T_cold from the profile's creation (s)", "", func(s Scale) string { return coldField(s, func(c ColdStart) float64 { return c.FromProfileSeconds }) }},
 		{"cold start: probes served / lease / first write / last write / enforced / Ready (s)", "", coldBreakdown},
 		{"T_cold per namespace (ms)", "", func(s Scale) string { return coldField(s, func(c ColdStart) float64 { return c.PerNamespaceMs }) }},
@@ -84,6 +86,20 @@ func summaryTable(b *strings.Builder, r *Results) {
 		}},
 		row{"peak RSS, VmHWM (MiB)", "<= 64 at 5,000", func(s Scale) string { return memField(s, func(m Memory) float64 { return m.PeakRSSMiB }) }},
 		row{"Go heap in use after convergence, after GC (MiB)", "", func(s Scale) string { return memField(s, func(m Memory) float64 { return m.HeapInuseMiB }) }},
+		row{"RSS after convergence: anonymous + file-backed (MiB)", "", func(s Scale) string {
+			if len(s.Memory) == 0 {
+				return ""
+			}
+			m := s.Memory[0]
+			return fmt.Sprintf("%.1f + %.1f", m.RSSAnonMiB, m.RSSFileMiB)
+		}},
+		row{"Go runtime after GC: heap from OS / released / stacks / next GC (MiB)", "", func(s Scale) string {
+			if len(s.Memory) == 0 {
+				return ""
+			}
+			m := s.Memory[0]
+			return fmt.Sprintf("%.1f / %.1f / %.1f / %.1f", m.HeapSysMiB, m.HeapReleasedMiB, m.StackSysMiB, m.NextGCMiB)
+		}},
 		row{"heap growth per 10,000 unrelated ConfigMaps (MiB)", "<= 1", func(s Scale) string {
 			if s.Managed == nil || s.Managed.Extras == nil {
 				return "-"
@@ -187,7 +203,7 @@ func methodSection(b *strings.Builder, r *Results) {
 	fmt.Fprintf(b, "## Method\n\n")
 	for _, line := range []string{
 		fmt.Sprintf("Every run starts a fresh local control plane (etcd, kube-apiserver with an audit policy logging every request of Tierguard's namespace's ServiceAccounts at Metadata level, kube-controller-manager), installs the CRD and config/rbac, and creates N governed namespaces (env=dev/test/prod, round robin) plus %d unrelated ones. The profile is config/samples' sample.", st.Unrelated),
-		fmt.Sprintf("T_raw: a client-go client as a ServiceAccount bound to the manager's roles, without rate limit, %d writes in flight, makes one labels server-side apply and one policy create per namespace; the clock runs from the first write until a watch shows every namespace enforced. %d runs, each on a fresh plane.", st.Concurrency, st.RawRuns),
+		fmt.Sprintf("T_raw: a client-go client as a ServiceAccount bound to the manager's roles, without rate limit, %d writes in flight, makes one labels server-side apply and one policy create per namespace; the clock runs from the first write until a watch shows every namespace enforced. %d runs, each on a fresh plane. A further %d run(s) per scale apply the policy (server-side apply, the manager's body) instead of creating it: the same writes as Tierguard makes them.", st.Concurrency, st.RawRuns, st.RawApplyRuns),
 		"T_cold: the manager binary starts as its ServiceAccount (" + st.ManagerFlags + "); once it answers its readiness probe the profile is created; the clock runs from the process start until a watch shows Ready=True and every namespace's labels and policy as the controller's renderer plans them. The breakdown comes from the same watch and the audit log.",
 		fmt.Sprintf("Steady state: writes counted in the audit log over %.0f s idle; over a forced pass (profile annotated, an unrelated label set on 100 governed namespaces); across a restart (SIGTERM, start with --sync-period=%.0fs, until settled); over the informer resync that follows; and across a restart back to the production flags. Leader election lease writes and events are counted apart.", st.IdleSeconds, st.ResyncSeconds),
 		fmt.Sprintf("Drift: %d tamperings one at a time on random governed namespaces (policy ingress replaced by allow-all, policy deleted, tier label changed), each timed from the write returning to the watch event showing the object newer than the tampering and as planned; %.0f ms pause after each repair. New namespaces: %d created one at a time, timed the same way.", st.Tamperings, st.GapMs, st.NewNamespaces),

@@ -36,6 +36,7 @@ type Settings struct {
 	Unrelated           int         `json:"unrelatedNamespaces"`
 	Concurrency         int         `json:"rawConcurrency"`
 	RawRuns             int         `json:"rawRuns"`
+	RawApplyRuns        int         `json:"rawApplyRuns"`
 	ColdRuns            map[int]int `json:"coldRuns"`
 	IdleSeconds         float64     `json:"idleSeconds"`
 	ResyncSeconds       float64     `json:"resyncPeriodSeconds"`
@@ -62,6 +63,11 @@ type Scale struct {
 	ColdSeconds Spread      `json:"coldSeconds"`
 	// Ratio is T_cold / T_raw, medians.
 	Ratio float64 `json:"coldToRawRatio"`
+	// RawApply are runs of the physical limit with the policy server-side
+	// applied rather than created; ApplyRatio is T_cold over their median.
+	RawApply        []RawRun `json:"rawApply,omitempty"`
+	RawApplySeconds Spread   `json:"rawApplySeconds"`
+	ApplyRatio      float64  `json:"coldToRawApplyRatio,omitempty"`
 	// Managed is the full run with the manager (steady state, drift, new
 	// namespaces, memory) when this scale had one.
 	Managed *Managed `json:"managed,omitempty"`
