@@ -34,8 +34,9 @@ type foreignPolicies struct {
 	notify func(profiles []string)
 
 	mu sync.Mutex
-	// governed are, by profile, the namespaces it governs.
-	governed map[string]map[string]bool
+	// governed are, by profile, the namespaces it governs, sorted (a slice
+	// sharing the cache's strings costs far less than a set).
+	governed map[string][]string
 	// held are, by namespace, its foreign policies by name, for every
 	// namespace some profile governs (and that was loaded).
 	held map[string]map[string]*networkingv1.NetworkPolicy
@@ -45,7 +46,7 @@ type foreignPolicies struct {
 }
 
 func newForeignPolicies(reader client.Reader, notify func([]string)) *foreignPolicies {
-	return &foreignPolicies{reader: reader, notify: notify, governed: map[string]map[string]bool{},
+	return &foreignPolicies{reader: reader, notify: notify, governed: map[string][]string{},
 		held: map[string]map[string]*networkingv1.NetworkPolicy{}, loading: map[string]map[string]uint64{}}
 }
 
@@ -59,21 +60,17 @@ func foreignSelector() labels.Selector {
 // cluster-wide list is cheaper than a list per namespace.
 const bulkLoad = 32
 
-// govern records the namespaces a profile governs now, loads the foreign
-// policies of those no profile governed before, and returns the foreign
-// policies of all of them. Policies are shared: do not mutate them.
+// govern records the namespaces a profile governs now (sorted), loads the
+// foreign policies of those no profile governed before, and returns the
+// foreign policies of all of them. Policies are shared: do not mutate them.
 func (f *foreignPolicies) govern(ctx context.Context, profile string, namespaces []string) ([]networkingv1.NetworkPolicy, error) {
 	f.mu.Lock()
 	var load []string
 	if !f.sameSet(profile, namespaces) {
-		set := make(map[string]bool, len(namespaces))
-		for _, ns := range namespaces {
-			set[ns] = true
-		}
 		old := f.governed[profile]
-		f.governed[profile] = set
-		for ns := range old {
-			if !set[ns] && !f.governedByAny(ns) {
+		f.governed[profile] = slices.Clone(namespaces)
+		for _, ns := range old {
+			if !f.governedByAny(ns) {
 				delete(f.held, ns)
 			}
 		}
@@ -112,14 +109,11 @@ func (f *foreignPolicies) govern(ctx context.Context, profile string, namespaces
 // sameSet reports whether a profile already governs exactly these
 // namespaces and all of them are held, so a steady pass allocates nothing.
 func (f *foreignPolicies) sameSet(profile string, namespaces []string) bool {
-	set, ok := f.governed[profile]
-	if !ok || len(set) != len(namespaces) {
+	old, ok := f.governed[profile]
+	if !ok || !slices.Equal(old, namespaces) {
 		return false
 	}
 	for _, ns := range namespaces {
-		if !set[ns] {
-			return false
-		}
 		if _, held := f.held[ns]; !held {
 			return false
 		}
@@ -129,7 +123,7 @@ func (f *foreignPolicies) sameSet(profile string, namespaces []string) bool {
 
 func (f *foreignPolicies) governedByAny(ns string) bool {
 	for _, set := range f.governed {
-		if set[ns] {
+		if _, ok := slices.BinarySearch(set, ns); ok {
 			return true
 		}
 	}
@@ -142,7 +136,7 @@ func (f *foreignPolicies) forget(profile string) {
 	defer f.mu.Unlock()
 	old := f.governed[profile]
 	delete(f.governed, profile)
-	for ns := range old {
+	for _, ns := range old {
 		if !f.governedByAny(ns) {
 			delete(f.held, ns)
 		}
@@ -334,7 +328,7 @@ func (f *foreignPolicies) Resync() error { return nil }
 func (f *foreignPolicies) profilesOf(ns string) []string {
 	var out []string
 	for profile, set := range f.governed {
-		if set[ns] {
+		if _, ok := slices.BinarySearch(set, ns); ok {
 			out = append(out, profile)
 		}
 	}

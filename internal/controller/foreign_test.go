@@ -35,7 +35,7 @@ func TestForeignPoliciesMerge(t *testing.T) {
 	}
 
 	// prod is being listed (by govern) while the reflector delivers.
-	f.governed["company"] = map[string]bool{"prod": true}
+	f.governed["company"] = []string{"prod"}
 	f.loading["prod"] = map[string]uint64{}
 	_ = f.Add(foreignAt("prod", "a", "12"))
 	_ = f.Add(foreignAt("prod", "b", "11"))
