@@ -49,6 +49,7 @@ type options struct {
 	workDir             string
 	managerBin          string
 	managerFlags        []string
+	managerEnv          []string
 	keep                bool
 }
 
@@ -87,7 +88,7 @@ func main() {
 
 func parseFlags() (options, error) {
 	var o options
-	var scales, fullAt, coldRuns, managerExtra string
+	var scales, fullAt, coldRuns, managerExtra, managerEnv string
 	flag.StringVar(&scales, "namespaces", "1000,5000", "Numbers of governed namespaces, comma-separated.")
 	flag.StringVar(&fullAt, "full-at", "1000,5000", "Scales that also measure steady state, drift and new namespaces.")
 	flag.IntVar(&o.unrelated, "unrelated", 300, "Unrelated namespaces beside the governed ones.")
@@ -109,10 +110,12 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.out, "out", "test/bench/results", "Directory of latest.json and latest.md.")
 	flag.StringVar(&o.workDir, "work-dir", "", "Directory of the planes' data and logs (default: a new temporary directory).")
 	flag.StringVar(&o.managerBin, "manager", "", "Manager binary (default: built from ./cmd/manager into the work dir).")
+	flag.StringVar(&managerEnv, "manager-env", "", "Extra environment of the manager, space-separated KEY=VALUE, to evaluate a tuning (e.g. GOGC=50).")
 	flag.StringVar(&managerExtra, "manager-flags", "", "Extra manager flags, space-separated, to evaluate a tuning (e.g. --kube-api-qps=1000); the defaults are production's.")
 	flag.BoolVar(&o.keep, "keep", false, "Keep the planes' data and logs.")
 	flag.Parse()
 	o.managerFlags = strings.Fields(managerExtra)
+	o.managerEnv = strings.Fields(managerEnv)
 	var err error
 	if o.scales, err = parseInts(scales); err != nil {
 		return o, fmt.Errorf("-namespaces: %w", err)
@@ -195,7 +198,7 @@ func run(ctx context.Context, o options) error {
 			IdleSeconds: o.idle.Seconds(), ResyncSeconds: o.resync.Seconds(),
 			Tamperings: o.tamperings, NewNamespaces: o.newNamespaces, GapMs: float64(o.gap.Milliseconds()),
 			ExtraObjects:      o.extraObjects,
-			ManagerFlags:      describeFlags(o.managerFlags),
+			ManagerFlags:      describeFlags(append(slices.Clone(o.managerEnv), o.managerFlags...)),
 			CPUProfileSeconds: o.cpuProfileSeconds, DriftProfileSeconds: o.driftProfileSeconds,
 		},
 	}

@@ -43,7 +43,7 @@ func (b *bench) startManager(ctx context.Context, p *plane, kubeconfig, name str
 	started := time.Now()
 	m, err := framework.StartManager(framework.ManagerOptions{
 		Binary: b.managerBin, Kubeconfig: kubeconfig, Name: name,
-		LogDir: filepath.Join(p.dir, "logs"), LeaderElect: true, Args: args,
+		LogDir: filepath.Join(p.dir, "logs"), LeaderElect: true, Args: args, Env: b.opts.managerEnv,
 	})
 	if err != nil {
 		return nil, err

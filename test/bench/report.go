@@ -46,7 +46,12 @@ func summaryTable(b *strings.Builder, r *Results) {
 		{"T_cold, manager start to enforced and Ready (s)", "", func(s Scale) string { return spreadText(s.ColdSeconds, "%.2f") }},
 		{"T_cold / T_raw (medians)", "<= 1.25", func(s Scale) string { return fmt.Sprintf("%.2f", s.Ratio) }},
 		{"T_raw with the policy server-side applied, as Tierguard writes it (s)", "", func(s Scale) string { return spreadText(s.RawApplySeconds, "%.2f") }},
-		{"T_cold / T_raw with the policy applied (medians)", "", func(s Scale) string { return fmt.Sprintf("%.2f", s.ApplyRatio) }},
+		{"T_cold / T_raw with the policy applied (medians)", "", func(s Scale) string {
+			if s.ApplyRatio == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f", s.ApplyRatio)
+		}},
 		{"T_cold from the profile's creation (s)", "", func(s Scale) string { return coldField(s, func(c ColdStart) float64 { return c.FromProfileSeconds }) }},
 		{"cold start: probes served / lease / first write / last write / enforced / Ready (s)", "", coldBreakdown},
 		{"T_cold per namespace (ms)", "", func(s Scale) string { return coldField(s, func(c ColdStart) float64 { return c.PerNamespaceMs }) }},

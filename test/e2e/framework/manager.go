@@ -32,6 +32,8 @@ type ManagerOptions struct {
 	LeaderElect bool
 	// Args are appended to the manager's flags.
 	Args []string
+	// Env is appended to the manager's environment (KEY=VALUE).
+	Env []string
 }
 
 // Manager is a running (or exited) manager process. Its metrics are served
@@ -84,7 +86,7 @@ func StartManager(opts ManagerOptions) (*Manager, error) {
 	}
 	cmd := exec.Command(opts.Binary, args...)
 	// KUBECONFIG comes last so it wins over one inherited from the caller.
-	cmd.Env = append(os.Environ(), "POD_NAMESPACE="+SystemNamespace, "KUBECONFIG="+opts.Kubeconfig)
+	cmd.Env = append(append(os.Environ(), "POD_NAMESPACE="+SystemNamespace, "KUBECONFIG="+opts.Kubeconfig), opts.Env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = childSysProcAttr()
 	fmt.Fprintf(logFile, "==== %s: starting %s %v\n", time.Now().Format(time.RFC3339Nano), opts.Binary, args)
