@@ -204,6 +204,35 @@ var _ = Describe("SegmentationProfile controller", func() {
 		Eventually(eventReasons(f.id), timeout, interval).Should(ContainElement("DriftRepaired"))
 	})
 
+	It("removes what an apply cannot: egress rules and an owner reference someone added", func() {
+		prod := f.envNamespace("prod-a", "prod")
+		p := f.profile()
+		p.Spec.DeletionPolicy = segv1.DeletionPolicyRetain
+		f.create(p)
+		f.waitEnforced(f.id)
+		want, err := policyIn(prod)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(want.Spec.Egress).To(BeEmpty())
+		Expect(want.OwnerReferences).To(BeEmpty())
+
+		pol := want.DeepCopy()
+		pol.Spec.PolicyTypes = append(pol.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
+		pol.Spec.Egress = []networkingv1.NetworkPolicyEgressRule{{}}
+		pol.OwnerReferences = []metav1.OwnerReference{render.OwnerReference(f.get(f.id))}
+		Expect(k8s.Update(f.ctx, pol, client.FieldOwner("kubectl-edit"))).To(Succeed())
+
+		Eventually(func(g Gomega) {
+			got, err := policyIn(prod)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(got.Spec).To(Equal(want.Spec))
+			g.Expect(got.OwnerReferences).To(BeEmpty())
+		}, timeout, interval).Should(Succeed())
+		Eventually(lastDrift(f), timeout, interval).Should(Equal(segv1.DriftRecord{
+			Namespace: prod, Kind: "NetworkPolicy", Name: render.PolicyName, Change: segv1.DriftModified, Manager: "kubectl-edit"}))
+		Consistently(func() int64 { return f.get(f.id).Status.Drift.Repairs }, "2s", interval).Should(BeEquivalentTo(1),
+			"one tampering, one repair: the policy matches its plan again")
+	})
+
 	It("never touches labels owned by another field manager", func() {
 		dev := f.envNamespace("dev-a", "dev")
 		patchLabels(dev, map[string]any{"team": "payments", "argocd.argoproj.io/instance": "payments"}, "argocd-controller")

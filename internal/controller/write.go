@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -138,6 +139,9 @@ func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, nsUID t
 			client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 			return fmt.Errorf("apply policy %s/%s: %w", a.Namespace, render.PolicyName, err)
 		}
+		if !diff.PolicyMatches(live, a.Policy) {
+			return r.removeStrayFields(ctx, live, a.Policy)
+		}
 		r.echoes.wrote(policyKind, a.Namespace, render.PolicyName, live.ResourceVersion)
 	case diff.DeletePolicy:
 		pol := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: render.PolicyName}}
@@ -145,6 +149,44 @@ func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, nsUID t
 			return fmt.Errorf("delete policy %s/%s: %w", a.Namespace, render.PolicyName, err)
 		}
 	}
+	return nil
+}
+
+// removeStrayFields removes what others added to a managed policy that the
+// plan does not hold and an apply cannot remove: an apply removes only
+// fields its own manager owned, so egress rules someone added while egress
+// isolation is off, or an owner reference to the profile someone added,
+// would stay, and the policy would never match its plan again. A JSON patch,
+// guarded by the resourceVersion just written, removes them.
+func (r *ProfileReconciler) removeStrayFields(ctx context.Context, live, planned *networkingv1.NetworkPolicy) error {
+	ops := []map[string]any{{"op": "test", "path": "/metadata/resourceVersion", "value": live.ResourceVersion}}
+	if len(planned.Spec.Ingress) == 0 && len(live.Spec.Ingress) > 0 {
+		ops = append(ops, map[string]any{"op": "remove", "path": "/spec/ingress"})
+	}
+	if len(planned.Spec.Egress) == 0 && len(live.Spec.Egress) > 0 {
+		ops = append(ops, map[string]any{"op": "remove", "path": "/spec/egress"})
+	}
+	for i := len(live.OwnerReferences) - 1; i >= 0; i-- {
+		ref := live.OwnerReferences[i]
+		planned := slices.ContainsFunc(planned.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == ref.UID })
+		if !planned && ref.Kind == "SegmentationProfile" && ref.APIVersion == segv1.GroupVersion.String() {
+			ops = append(ops, map[string]any{"op": "remove", "path": fmt.Sprintf("/metadata/ownerReferences/%d", i)})
+		}
+	}
+	if len(ops) == 1 {
+		return nil // nothing an apply leaves behind; the next pass looks again
+	}
+	data, err := json.Marshal(ops)
+	if err != nil {
+		return fmt.Errorf("encode patch of policy %s/%s: %w", live.Namespace, live.Name, err)
+	}
+	if err := r.Client.Patch(ctx, live, client.RawPatch(types.JSONPatchType, data), client.FieldOwner(FieldManager)); err != nil {
+		if apierrors.IsInvalid(err) || apierrors.IsConflict(err) {
+			return nil // changed meanwhile (the test failed); its event starts a new pass
+		}
+		return fmt.Errorf("remove stray fields of policy %s/%s: %w", live.Namespace, live.Name, err)
+	}
+	r.echoes.wrote(policyKind, live.Namespace, live.Name, live.ResourceVersion)
 	return nil
 }
 
