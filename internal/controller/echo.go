@@ -50,6 +50,10 @@ func (e *echoes) notEcho(kind string) predicate.Predicate {
 	return predicate.Funcs{
 		CreateFunc: func(ev event.CreateEvent) bool { return !e.isEcho(kind, ev.Object) },
 		UpdateFunc: func(ev event.UpdateEvent) bool { return !e.isEcho(kind, ev.ObjectNew) },
+		DeleteFunc: func(ev event.DeleteEvent) bool {
+			e.versions.Delete(keyOf(kind, ev.Object)) // nothing more to expect of it
+			return true
+		},
 	}
 }
 

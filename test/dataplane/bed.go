@@ -148,6 +148,9 @@ func (b *Bed) wireNetwork(ctx context.Context) error {
 		return err
 	}
 	b.restoreKernel = restore
+	if err := flushConntrack(); err != nil {
+		return err
+	}
 	if err := createBridge(); err != nil {
 		return err
 	}
@@ -180,7 +183,7 @@ func (b *Bed) Down() error {
 	for _, p := range append([]*process{b.manager, b.engine}, b.servers...) {
 		errs = append(errs, p.stop())
 	}
-	errs = append(errs, removeEngineState(), removeNetwork())
+	errs = append(errs, removeEngineState(), removeNetwork(), flushConntrack())
 	if b.Plane != nil {
 		errs = append(errs, b.Plane.Stop())
 	}

@@ -46,13 +46,13 @@ func run(name string, args ...string) (string, error) {
 	return string(out), nil
 }
 
-// installTools installs iproute2, iptables and ipset when missing.
+// installTools installs iproute2, iptables, ipset and conntrack when missing.
 func installTools(repoRoot string) error {
 	script := filepath.Join(repoRoot, "test", "dataplane", "scripts", "install-tools.sh")
 	cmd := exec.Command(script)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("install iproute2, iptables and ipset (%s): %w\n%s", script, err, out)
+		return fmt.Errorf("install iproute2, iptables, ipset and conntrack (%s): %w\n%s", script, err, out)
 	}
 	return nil
 }

@@ -30,6 +30,23 @@ const (
 // podSubnet is the pods' address range.
 var podSubnet = &net.IPNet{IP: net.IPv4(10, 244, 0, 0).To4(), Mask: net.CIDRMask(24, 32)}
 
+// flushConntrack deletes the host's connection tracking entries of the pod
+// range. The addresses and the UDP source ports of the measurements are the
+// same in every run, and the engine lets a packet of a tracked connection
+// pass whatever the policies say, so an entry a previous run left (UDP:
+// 30 s, 120 s once replied to twice) would open a cell a policy closes.
+func flushConntrack() error {
+	var errs []error
+	for _, dir := range []string{"--orig-src", "--orig-dst"} {
+		out, err := run("conntrack", "-D", dir, podSubnet.String())
+		// conntrack exits 1 when there was nothing to delete.
+		if err != nil && !strings.Contains(out+err.Error(), "0 flow entries have been deleted") {
+			errs = append(errs, fmt.Errorf("flush connection tracking of %s: %w", podSubnet, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // PodNet is one pod's network namespace.
 type PodNet struct {
 	// Namespace is the Kubernetes namespace of the pod (one pod each).

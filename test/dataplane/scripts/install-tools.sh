@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the dataplane test bed runs besides Go: iproute2 (ip, for
 # network namespaces, veths and the bridge), iptables (nft variant, as
-# kube-router programs it) and ipset. Debian packages, installed only when a
+# kube-router programs it), ipset and conntrack (to flush the connection
+# tracking entries of the pod range between runs). Debian packages, installed only when a
 # command is missing, so a prepared machine makes no network call.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ declare -A package_of=(
   [iptables-save]=iptables
   [iptables-restore]=iptables
   [ipset]=ipset
+  [conntrack]=conntrack
 )
 
 missing=()
