@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
+	networkingv1client "k8s.io/client-go/kubernetes/typed/networking/v1"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -52,13 +52,16 @@ func CacheOptions() cache.Options {
 			return obj, nil
 		},
 		ByObject: map[client.Object]cache.ByObject{
-			&networkingv1.NetworkPolicy{}: {Label: labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedByValue}), Transform: func(obj any) (any, error) {
-				stripPolicy(obj)
-				if p, ok := obj.(*networkingv1.NetworkPolicy); ok {
-					in.policy(p)
-				}
-				return obj, nil
-			}},
+			&networkingv1.NetworkPolicy{}: {
+				Label: labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedByValue}),
+				Transform: func(obj any) (any, error) {
+					stripPolicy(obj)
+					if p, ok := obj.(*networkingv1.NetworkPolicy); ok {
+						in.policy(p)
+					}
+					return obj, nil
+				},
+			},
 		},
 	}
 }
@@ -117,19 +120,19 @@ func (r *ProfileReconciler) watchForeignPolicies(mgr ctrl.Manager) error {
 	cfg := rest.CopyConfig(mgr.GetConfig())
 	cfg.ContentType = runtime.ContentTypeProtobuf
 	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
-	cs, err := kubernetes.NewForConfig(cfg)
+	c, err := networkingv1client.NewForConfigAndClient(cfg, mgr.GetHTTPClient())
 	if err != nil {
 		return fmt.Errorf("client for foreign network policies: %w", err)
 	}
-	sel := foreignSelector().String()
+	policies, sel := c.NetworkPolicies(metav1.NamespaceAll), foreignSelector().String()
 	lw := &toolscache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = sel
-			return cs.NetworkingV1().NetworkPolicies(metav1.NamespaceAll).List(ctx, o)
+			return policies.List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = sel
-			return cs.NetworkingV1().NetworkPolicies(metav1.NamespaceAll).Watch(ctx, o)
+			return policies.Watch(ctx, o)
 		},
 	}
 	reflector := toolscache.NewReflectorWithOptions(lw, &networkingv1.NetworkPolicy{}, r.foreign,
