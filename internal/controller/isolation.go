@@ -1,11 +1,11 @@
 package controller
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 
@@ -40,10 +40,15 @@ func (r *ProfileReconciler) verifyIsolation(profile *segv1.SegmentationProfile, 
 		}
 	}
 	slices.SortFunc(foreign, func(a, b networkingv1.NetworkPolicy) int {
-		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
 	if len(foreign) == 0 {
 		r.leakMemos.Delete(profile.Name)
+		return
+	}
+	key := leakKey(o.plan, state, foreign)
+	if m, ok := r.leakMemos.Load(profile.Name); ok && m.(leakMemo).key == key {
+		o.leaks = m.(leakMemo).leaks
 		return
 	}
 	// Once the pass's writes are done, the governed namespaces carry the
@@ -59,11 +64,6 @@ func (r *ProfileReconciler) verifyIsolation(profile *segv1.SegmentationProfile, 
 	for _, g := range o.plan.Governed {
 		policies = append(policies, *g.Policy)
 	}
-	key := leakKey(o.plan, namespaces, foreign)
-	if m, ok := r.leakMemos.Load(profile.Name); ok && m.(leakMemo).key == key {
-		o.leaks = m.(leakMemo).leaks
-		return
-	}
 	o.leaks = leaks.Find(profile, o.plan, namespaces, policies)
 	r.leakMemos.Store(profile.Name, leakMemo{key: key, leaks: o.leaks})
 }
@@ -72,17 +72,18 @@ func isManagedPolicy(p *networkingv1.NetworkPolicy) bool {
 	return p.Name == render.PolicyName && p.Labels[render.ManagedByLabel] == render.ManagedByValue
 }
 
-// leakKey identifies the inputs of a leak analysis.
-func leakKey(plan *render.Plan, namespaces []render.Namespace, foreign []networkingv1.NetworkPolicy) string {
+// leakKey identifies the inputs of a leak analysis: the plan, every
+// namespace at its resourceVersion (labels are inputs, and a label change
+// gives a new version) and every foreign policy at its version. Versions
+// are the API server's, so no label a user writes can make two inputs hash
+// alike, and no namespace's labels need sorting on every pass.
+func leakKey(plan *render.Plan, state observation, foreign []networkingv1.NetworkPolicy) string {
 	h := sha256.New()
 	for _, g := range plan.Governed {
 		_, _ = io.WriteString(h, g.Name+"\x00"+g.Hash+"\x00")
 	}
-	for _, ns := range namespaces {
-		_, _ = io.WriteString(h, ns.Name+"\x01")
-		for _, k := range slices.Sorted(maps.Keys(ns.Labels)) {
-			_, _ = io.WriteString(h, k+"="+ns.Labels[k]+"\x00")
-		}
+	for _, ns := range state.input.Namespaces {
+		_, _ = fmt.Fprintf(h, "%s@%s/%t\x01", ns.Name, state.versions[ns.Name], ns.Terminating)
 	}
 	for _, p := range foreign {
 		_, _ = fmt.Fprintf(h, "%s/%s@%s\x02", p.Namespace, p.Name, p.ResourceVersion)

@@ -21,6 +21,9 @@ type observation struct {
 	// uids are the namespaces' UIDs, so applies never create a namespace
 	// that was deleted meanwhile.
 	uids map[string]string
+	// versions are the namespaces' resourceVersions: any change to one's
+	// labels gives it a new version.
+	versions map[string]string
 	// ownPolicies counts the managed policies carrying the profile's label.
 	ownPolicies int32
 	// policies are the cached NetworkPolicies labelled as Tierguard's (do
@@ -38,6 +41,7 @@ func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.Segmenta
 		input:    render.Input{Profile: profile, OperatorNamespace: r.OperatorNamespace},
 		observed: diff.Observed{NamespaceLabels: map[string]map[string]string{}, Policies: map[string]*networkingv1.NetworkPolicy{}},
 		uids:     map[string]string{},
+		versions: map[string]string{},
 	}
 	namespaces, err := r.listNamespaces(ctx)
 	if err != nil {
@@ -51,6 +55,7 @@ func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.Segmenta
 		})
 		obs.observed.NamespaceLabels[ns.Name] = ns.Labels
 		obs.uids[ns.Name] = string(ns.UID)
+		obs.versions[ns.Name] = ns.ResourceVersion
 	}
 
 	profiles := &segv1.SegmentationProfileList{}

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/evaluate"
@@ -85,15 +87,22 @@ func Find(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []re
 		return nil // a selector admission validation refuses
 	}
 	f := &finder{plan: plan, eval: evaluate.New(cluster), intent: in, found: map[Leak]bool{}}
+	peers := newPeerIndex(namespaces)
 	for _, to := range slices.Sorted(maps.Keys(foreign)) {
+		sources := peers.reach(byNS[to], ingress)
 		for _, from := range live {
-			f.check(from, to)
+			if sources.has(from) {
+				f.check(from, to)
+			}
 		}
 	}
 	if in.EgressIsolated() {
 		for _, from := range slices.Sorted(maps.Keys(foreign)) {
+			destinations := peers.reach(byNS[from], egress)
 			for _, to := range live {
-				f.check(from, to)
+				if destinations.has(to) {
+					f.check(from, to)
+				}
 			}
 		}
 	}
@@ -108,6 +117,107 @@ func Find(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []re
 			strings.Compare(a.Source(), b.Source()), strings.Compare(a.Policy, b.Policy), strings.Compare(a.Ports, b.Ports))
 	})
 	return out
+}
+
+// A pair of namespaces can leak only through a policy besides Tierguard's
+// that admits the other side: without one, Tierguard's policy alone decides
+// that side, and it is the intent. peerIndex finds, for the foreign policies
+// of a namespace, the namespaces their rules can admit, so that a cluster
+// whose namespaces hold policies of their own (an application's, admitting
+// pods of the same namespace) is not checked pair by pair: that is
+// quadratic, minutes at 5,000 namespaces.
+type peerIndex struct {
+	namespaces []render.Namespace
+	// bySelector memoizes the namespaces a namespaceSelector matches: the
+	// same selector (for example, the ingress controller's namespace)
+	// recurs in many namespaces' policies.
+	bySelector map[string]map[string]bool
+}
+
+type direction int
+
+const (
+	ingress direction = iota
+	egress
+)
+
+// reachable is a set of namespaces, or every namespace.
+type reachable struct {
+	all bool
+	set map[string]bool
+}
+
+func (r reachable) has(ns string) bool { return r.all || r.set[ns] }
+
+func newPeerIndex(namespaces []render.Namespace) *peerIndex {
+	return &peerIndex{namespaces: namespaces, bySelector: map[string]map[string]bool{}}
+}
+
+// reach returns the namespaces whose pods the rules of the foreign policies
+// among policies (all in one namespace) can admit, in one direction. It
+// over-approximates: an empty peer list, or an ipBlock, reaches every
+// namespace; a podSelector alone, only the policy's own namespace.
+func (x *peerIndex) reach(policies []networkingv1.NetworkPolicy, dir direction) reachable {
+	out := reachable{set: map[string]bool{}}
+	for i := range policies {
+		p := &policies[i]
+		if isManaged(*p) {
+			continue
+		}
+		var peerLists [][]networkingv1.NetworkPolicyPeer
+		if dir == ingress {
+			for _, r := range p.Spec.Ingress {
+				peerLists = append(peerLists, r.From)
+			}
+		} else {
+			for _, r := range p.Spec.Egress {
+				peerLists = append(peerLists, r.To)
+			}
+		}
+		for _, peers := range peerLists {
+			if len(peers) == 0 {
+				return reachable{all: true}
+			}
+			for _, peer := range peers {
+				switch {
+				case peer.IPBlock != nil:
+					return reachable{all: true}
+				case peer.NamespaceSelector != nil:
+					matched, ok := x.matching(peer.NamespaceSelector)
+					if !ok {
+						return reachable{all: true}
+					}
+					for ns := range matched {
+						out.set[ns] = true
+					}
+				default:
+					out.set[p.Namespace] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// matching returns the namespaces a namespaceSelector matches; false when
+// the selector does not parse (the caller then assumes every namespace).
+func (x *peerIndex) matching(sel *metav1.LabelSelector) (map[string]bool, bool) {
+	key := sel.String()
+	if m, ok := x.bySelector[key]; ok {
+		return m, true
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return nil, false
+	}
+	m := map[string]bool{}
+	for _, ns := range x.namespaces {
+		if s.Matches(labels.Set(ns.Labels)) {
+			m[ns.Name] = true
+		}
+	}
+	x.bySelector[key] = m
+	return m, true
 }
 
 // sourceRank orders tier sources before namespace sources.

@@ -128,6 +128,24 @@ func TestFind(t *testing.T) {
 			},
 		},
 		{
+			name: "an application's policy admitting pods of its own namespace is not a leak",
+			foreign: []networkingv1.NetworkPolicy{foreign("prod-a", "web", networkingv1.NetworkPolicySpec{
+				PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{
+					PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "client"}}}}}},
+			})},
+		},
+		{
+			name: "a rule selecting one ungoverned namespace by name leaks from it only, also in egress policies",
+			foreign: []networkingv1.NetworkPolicy{foreign("prod-a", "from-other", networkingv1.NetworkPolicySpec{
+				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{
+					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "other"}}}}}},
+				Egress: []networkingv1.NetworkPolicyEgressRule{{}},
+			})},
+			want: []Leak{{FromNamespace: "other", To: "prod-a", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "prod-a/from-other"}},
+		},
+		{
 			name: "a policy that only narrows is not a leak",
 			foreign: []networkingv1.NetworkPolicy{foreign("prod-a", "deny-all", networkingv1.NetworkPolicySpec{
 				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
