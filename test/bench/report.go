@@ -91,20 +91,12 @@ func summaryTable(b *strings.Builder, r *Results) {
 		}},
 		row{"peak RSS, VmHWM (MiB)", "<= 64 at 5,000", func(s Scale) string { return memField(s, func(m Memory) float64 { return m.PeakRSSMiB }) }},
 		row{"Go heap in use after convergence, after GC (MiB)", "", func(s Scale) string { return memField(s, func(m Memory) float64 { return m.HeapInuseMiB }) }},
-		row{"RSS after convergence: anonymous + file-backed (MiB)", "", func(s Scale) string {
-			if len(s.Memory) == 0 {
-				return ""
-			}
-			m := s.Memory[0]
+		row{"RSS after convergence: anonymous + file-backed (MiB)", "", firstMemory(func(m Memory) string {
 			return fmt.Sprintf("%.1f + %.1f", m.RSSAnonMiB, m.RSSFileMiB)
-		}},
-		row{"Go runtime after GC: heap from OS / released / stacks / next GC (MiB)", "", func(s Scale) string {
-			if len(s.Memory) == 0 {
-				return ""
-			}
-			m := s.Memory[0]
+		})},
+		row{"Go runtime after GC: heap from OS / released / stacks / next GC (MiB)", "", firstMemory(func(m Memory) string {
 			return fmt.Sprintf("%.1f / %.1f / %.1f / %.1f", m.HeapSysMiB, m.HeapReleasedMiB, m.StackSysMiB, m.NextGCMiB)
-		}},
+		})},
 		row{"heap growth per 10,000 unrelated ConfigMaps (MiB)", "<= 1", func(s Scale) string {
 			if s.Managed == nil || s.Managed.Extras == nil {
 				return "-"
@@ -269,6 +261,16 @@ func coldWrites(s Scale) string {
 	w := s.Cold[0].Writes
 	ns, pol := w.State["namespaces patch"], w.State["networkpolicies patch"]+w.State["networkpolicies create"]
 	return fmt.Sprintf("%d + %d (+ %d)", ns, pol, w.StateTotal-ns-pol)
+}
+
+// firstMemory renders the memory of a scale's first (full) run.
+func firstMemory(format func(Memory) string) func(Scale) string {
+	return func(s Scale) string {
+		if len(s.Memory) == 0 {
+			return "-"
+		}
+		return format(s.Memory[0])
+	}
 }
 
 func memField(s Scale, f func(Memory) float64) string {
