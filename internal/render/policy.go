@@ -94,7 +94,9 @@ func (r *policyRenderer) policyMeta(tier, hash string) metav1.ObjectMeta {
 		},
 		Annotations: map[string]string{PlanHashAnnotation: hash},
 	}
-	if DeletionPolicy(p) == segv1.DeletionPolicyDelete {
+	// A profile not yet in the cluster (an offline render) has no UID, and
+	// an owner reference without one is refused by the API server.
+	if DeletionPolicy(p) == segv1.DeletionPolicyDelete && p.UID != "" {
 		meta.OwnerReferences = []metav1.OwnerReference{OwnerReference(p)}
 	}
 	return meta
