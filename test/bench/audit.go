@@ -1,64 +1,14 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
-	"fmt"
-	"os"
 	"slices"
 	"time"
 
 	"github.com/tierguard/tierguard/test/e2e/framework"
 )
 
-// auditPolicy logs, at Metadata level, every request of a ServiceAccount of
-// Tierguard's namespace (the manager's, and the raw client's, so both planes
-// pay the same audit cost) and nothing else. Only the ResponseComplete stage
-// is kept: one line per request.
-const auditPolicy = `apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: ["RequestReceived", "ResponseStarted"]
-rules:
-- level: Metadata
-  userGroups: ["system:serviceaccounts:` + framework.SystemNamespace + `"]
-- level: None
-`
-
-// writeVerbs are the verbs that change state.
-var writeVerbs = []string{"create", "update", "patch", "delete", "deletecollection"}
-
-// auditEvent is the part of an audit.k8s.io/v1 Event the bench reads.
-type auditEvent struct {
-	Verb string `json:"verb"`
-	User struct {
-		Username string `json:"username"`
-	} `json:"user"`
-	ObjectRef       *objectRef      `json:"objectRef"`
-	ResponseStatus  *responseStatus `json:"responseStatus"`
-	RequestReceived time.Time       `json:"requestReceivedTimestamp"`
-}
-
-// objectRef is the object a request was about.
-type objectRef struct {
-	Resource    string `json:"resource"`
-	Subresource string `json:"subresource"`
-}
-
-// responseStatus is how the API server answered.
-type responseStatus struct {
-	Code int `json:"code"`
-}
-
-// resource returns resource[/subresource].
-func (e auditEvent) resource() string {
-	if e.ObjectRef == nil {
-		return "(non-resource)"
-	}
-	if e.ObjectRef.Subresource != "" {
-		return e.ObjectRef.Resource + "/" + e.ObjectRef.Subresource
-	}
-	return e.ObjectRef.Resource
-}
+// auditEvent is an audit log entry (see framework.ReadAudit).
+type auditEvent = framework.AuditEvent
 
 // Writes counts one user's mutating requests in a window, by
 // "resource verb" (e.g. "namespaces patch"). Leases (leader election
@@ -84,25 +34,15 @@ type auditLog struct{ path string }
 
 // events returns the events of user received in [since, until).
 func (l auditLog) events(user string, since, until time.Time) ([]auditEvent, error) {
-	f, err := os.Open(l.path)
+	all, err := framework.ReadAudit(l.path, since)
 	if err != nil {
-		return nil, fmt.Errorf("read audit log: %w", err)
+		return nil, err
 	}
-	defer f.Close()
 	var out []auditEvent
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 4<<20)
-	for sc.Scan() {
-		var e auditEvent
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			continue // the API server may be writing the last line
-		}
-		if e.User.Username == user && !e.RequestReceived.Before(since) && e.RequestReceived.Before(until) {
+	for _, e := range all {
+		if e.User.Username == user && e.RequestReceived.Before(until) {
 			out = append(out, e)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read audit log: %w", err)
 	}
 	return out, nil
 }
@@ -122,13 +62,13 @@ func (l auditLog) writes(user string, since, until time.Time) (Writes, error) {
 func countWrites(events []auditEvent) Writes {
 	w := Writes{State: map[string]int{}}
 	for _, e := range events {
-		if e.ResponseStatus != nil && e.ResponseStatus.Code == 403 {
+		if e.Denied() {
 			w.Denied++
 		}
-		if !slices.Contains(writeVerbs, e.Verb) {
+		if !e.IsWrite() {
 			continue
 		}
-		switch r := e.resource(); r {
+		switch r := e.Resource(); r {
 		case "leases":
 			w.Leases++
 		case "events":
@@ -150,7 +90,7 @@ func (l auditLog) firstWrite(user, resource string, since, until time.Time) (tim
 	}
 	var first time.Time
 	for _, e := range events {
-		if e.resource() == resource && slices.Contains(writeVerbs, e.Verb) && (first.IsZero() || e.RequestReceived.Before(first)) {
+		if e.Resource() == resource && e.IsWrite() && (first.IsZero() || e.RequestReceived.Before(first)) {
 			first = e.RequestReceived
 		}
 	}
@@ -165,7 +105,7 @@ func (l auditLog) writeSpan(user string, resources []string, since, until time.T
 		return first, last, false, err
 	}
 	for _, e := range events {
-		if !slices.Contains(resources, e.resource()) || !slices.Contains(writeVerbs, e.Verb) {
+		if !slices.Contains(resources, e.Resource()) || !e.IsWrite() {
 			continue
 		}
 		if first.IsZero() || e.RequestReceived.Before(first) {

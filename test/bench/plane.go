@@ -39,7 +39,7 @@ func startPlane(ctx context.Context, dir, configDir string, logf func(string, ..
 		return nil, fmt.Errorf("start plane: %w", err)
 	}
 	policyPath := filepath.Join(dir, "audit-policy.yaml")
-	if err := os.WriteFile(policyPath, []byte(auditPolicy), 0o644); err != nil {
+	if err := os.WriteFile(policyPath, []byte(framework.AuditPolicy), 0o644); err != nil {
 		return nil, fmt.Errorf("start plane: write audit policy: %w", err)
 	}
 	auditPath := filepath.Join(dir, "audit.log")

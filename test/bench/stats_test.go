@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/tierguard/tierguard/test/e2e/framework"
 )
 
 func TestLatenciesInterpolate(t *testing.T) {
@@ -28,7 +30,7 @@ func TestSpreadOf(t *testing.T) {
 
 func TestCountWrites(t *testing.T) {
 	ev := func(verb, resource, sub string, code int) auditEvent {
-		return auditEvent{Verb: verb, ObjectRef: &objectRef{resource, sub}, ResponseStatus: &responseStatus{code}}
+		return auditEvent{Verb: verb, ObjectRef: &framework.AuditObjectRef{Resource: resource, Subresource: sub}, ResponseStatus: &framework.AuditResponseStatus{Code: code}}
 	}
 	w := countWrites([]auditEvent{
 		ev("patch", "namespaces", "", 200),

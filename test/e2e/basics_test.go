@@ -23,7 +23,7 @@ var _ = Describe("A profile applied with kubectl", func() {
 		By("writing as the manager's ServiceAccount, with server-side apply")
 		var written []string
 		for _, e := range stateWrites(managerUser, began, time.Now()) {
-			written = append(written, e.Verb+" "+e.resource())
+			written = append(written, e.Verb+" "+e.Resource())
 		}
 		Expect(written).To(ContainElements("patch namespaces", "patch networkpolicies", "patch segmentationprofiles/status"))
 

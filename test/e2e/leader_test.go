@@ -151,7 +151,7 @@ func leaseHolder(ctx context.Context) string {
 func allWrites(user string, since, until time.Time) []string {
 	var out []string
 	for _, e := range auditEvents(since) {
-		if e.User.Username == user && e.isWrite() && e.RequestReceived.Before(until) {
+		if e.User.Username == user && e.IsWrite() && e.RequestReceived.Before(until) {
 			out = append(out, e.String())
 		}
 	}

@@ -114,7 +114,7 @@ func stripLogName(line string) string {
 func unexcusedDenials(events []auditEvent) []string {
 	var out []string
 	for _, e := range events {
-		if e.ObjectRef != nil && faults.contains(e.RequestReceived) && granted(e.Verb, e.ObjectRef.APIGroup, e.resource()) {
+		if e.ObjectRef != nil && faults.contains(e.RequestReceived) && granted(e.Verb, e.ObjectRef.APIGroup, e.Resource()) {
 			GinkgoWriter.Printf("Excused during an API server restart: %s\n", e)
 			continue
 		}

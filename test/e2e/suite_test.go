@@ -97,7 +97,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 
 	auditLog = filepath.Join(workDir, "audit.log")
 	policy := filepath.Join(workDir, "audit-policy.yaml")
-	Expect(os.WriteFile(policy, []byte(auditPolicy), 0o644)).To(Succeed())
+	Expect(os.WriteFile(policy, []byte(framework.AuditPolicy), 0o644)).To(Succeed())
 	began := time.Now()
 	cp, err = controlplane.Start(ctx, controlplane.Options{
 		AssetsDir:     assets,
