@@ -168,8 +168,8 @@ func (r *ProfileReconciler) removeStrayFields(ctx context.Context, live, planned
 	}
 	for i := len(live.OwnerReferences) - 1; i >= 0; i-- {
 		ref := live.OwnerReferences[i]
-		planned := slices.ContainsFunc(planned.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == ref.UID })
-		if !planned && ref.Kind == "SegmentationProfile" && ref.APIVersion == segv1.GroupVersion.String() {
+		wanted := slices.ContainsFunc(planned.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == ref.UID })
+		if !wanted && ref.Kind == "SegmentationProfile" && ref.APIVersion == segv1.GroupVersion.String() {
 			ops = append(ops, map[string]any{"op": "remove", "path": fmt.Sprintf("/metadata/ownerReferences/%d", i)})
 		}
 	}

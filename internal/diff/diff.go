@@ -137,7 +137,7 @@ func fnvAdd(h uint64, s string) uint64 {
 	for i := 0; i < len(s); i++ {
 		h = (h ^ uint64(s[i])) * fnvPrime
 	}
-	return (h ^ 0) * fnvPrime
+	return h * fnvPrime // the zero byte that ends s (h ^ 0 == h)
 }
 
 // Forget drops what is remembered about namespaces no longer planned, so

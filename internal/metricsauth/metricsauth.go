@@ -61,7 +61,6 @@ func Filter(cfg *rest.Config, httpClient *http.Client) (metricsserver.Filter, er
 type gate struct {
 	tokens authnclient.TokenReviewInterface
 	access authzclient.SubjectAccessReviewInterface
-	now    func() time.Time
 
 	mu        sync.Mutex
 	users     map[[32]byte]cachedUser // by token digest
@@ -80,7 +79,7 @@ type cachedDecision struct {
 }
 
 func newGate(tokens authnclient.TokenReviewInterface, access authzclient.SubjectAccessReviewInterface) *gate {
-	return &gate{tokens: tokens, access: access, now: time.Now,
+	return &gate{tokens: tokens, access: access,
 		users: map[[32]byte]cachedUser{}, decisions: map[string]cachedDecision{}}
 }
 
@@ -133,7 +132,7 @@ func bearerToken(req *http.Request) (string, bool) {
 // not authenticate it.
 func (g *gate) authenticate(ctx context.Context, token string) (*authnv1.UserInfo, error) {
 	key := sha256.Sum256([]byte(token))
-	now := g.now()
+	now := time.Now()
 	g.mu.Lock()
 	c, ok := g.users[key]
 	g.mu.Unlock()
@@ -163,7 +162,7 @@ func (g *gate) authenticate(ctx context.Context, token string) (*authnv1.UserInf
 // path.
 func (g *gate) authorize(ctx context.Context, user *authnv1.UserInfo, verb, path string) (bool, string, error) {
 	key := decisionKey(user, verb, path)
-	now := g.now()
+	now := time.Now()
 	g.mu.Lock()
 	c, ok := g.decisions[key]
 	g.mu.Unlock()
