@@ -110,6 +110,19 @@ type SegmentationProfileSpec struct {
 	// +kubebuilder:default=Delete
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// leavePolicy says what happens to a namespace that leaves every tier of
+	// the profile (its labels or name no longer match any tier, or its tier
+	// was removed): Retain (default) keeps the labels and the NetworkPolicy
+	// Tierguard last enforced on it, so leaving never opens traffic, and
+	// lists it in status.membership.retained until it joins a tier again, is
+	// deleted, or a person with the verb assign removes its tier label;
+	// Release removes Tierguard's labels and policy from it at once.
+	// Namespaces that become shared or excluded are always released: the
+	// profile says so explicitly.
+	// +kubebuilder:default=Retain
+	// +optional
+	LeavePolicy LeavePolicy `json:"leavePolicy,omitempty"`
 }
 
 // Mode is how a profile is applied.
@@ -157,6 +170,32 @@ const (
 	DeletionPolicyRetain DeletionPolicy = "Retain"
 )
 
+// LeavePolicy is what happens to a namespace that leaves every tier.
+// +kubebuilder:validation:Enum=Retain;Release
+type LeavePolicy string
+
+const (
+	// LeavePolicyRetain keeps what Tierguard last enforced on a namespace
+	// that leaves every tier.
+	LeavePolicyRetain LeavePolicy = "Retain"
+	// LeavePolicyRelease removes Tierguard's labels and policy from it.
+	LeavePolicyRelease LeavePolicy = "Release"
+)
+
+// Assignment says who may move namespaces into or out of a tier.
+// +kubebuilder:validation:Enum=Restricted;SelfService
+type Assignment string
+
+const (
+	// AssignmentRestricted: only subjects allowed the verb assign on the
+	// profile may put a namespace into the tier or take it out.
+	AssignmentRestricted Assignment = "Restricted"
+	// AssignmentSelfService: anyone who may label a namespace may move it
+	// into or out of the tier, as long as every tier it leaves or joins is
+	// SelfService.
+	AssignmentSelfService Assignment = "SelfService"
+)
+
 // Tier is one environment tier.
 //
 // +kubebuilder:validation:XValidation:rule="(has(self.namespaces.names) && size(self.namespaces.names) > 0) || has(self.namespaces.selector)",message="a tier must select its namespaces by namespaces.names or namespaces.selector"
@@ -191,6 +230,19 @@ type Tier struct {
 	// +listType=atomic
 	// +optional
 	AllowedIngressCIDRs []IPBlock `json:"allowedIngressCIDRs,omitempty"`
+
+	// assignment says who may move a namespace into or out of this tier,
+	// which the admission policy tierguard-protect-tier-labels enforces:
+	// Restricted (default) needs the verb assign on this profile
+	// (ClusterRole tierguard-namespace-assigner); SelfService lets anyone
+	// who may label a namespace set the selector labels that move it into
+	// or out of this tier, as long as every tier the namespace leaves or
+	// joins is SelfService. The tier label, the profile label and the tier's
+	// namespaceLabels stay protected in every tier, and names listed in
+	// namespaces.names may only be created by assigners.
+	// +kubebuilder:default=Restricted
+	// +optional
+	Assignment Assignment `json:"assignment,omitempty"`
 }
 
 // NamespaceSet selects namespaces by name, by label, or both (a namespace
@@ -302,9 +354,15 @@ type Protocol string
 // IPBlock is a CIDR with optional exceptions inside it, with the shape and
 // meaning of networking/v1 IPBlock.
 //
+// The rules follow networking/v1 validation (strict since Kubernetes 1.36),
+// so the API server never refuses a policy rendered from an admitted
+// profile.
+//
 // +kubebuilder:validation:XValidation:rule="isCIDR(self.cidr)",message="cidr must be a valid CIDR such as 10.0.0.0/8 or 2001:db8::/32"
+// +kubebuilder:validation:XValidation:rule="!isCIDR(self.cidr) || string(cidr(self.cidr).masked()) == self.cidr",message="cidr must be in canonical form with no host bits set, for example 10.0.0.0/8 rather than 10.0.0.1/8 or 010.0.0.0/8"
 // +kubebuilder:validation:XValidation:rule="!has(self.except) || self.except.all(e, isCIDR(e))",message="every except entry must be a valid CIDR"
-// +kubebuilder:validation:XValidation:rule="!has(self.except) || !isCIDR(self.cidr) || self.except.all(e, !isCIDR(e) || cidr(self.cidr).containsCIDR(e))",message="every except entry must lie inside cidr"
+// +kubebuilder:validation:XValidation:rule="!has(self.except) || self.except.all(e, !isCIDR(e) || string(cidr(e).masked()) == e)",message="every except entry must be in canonical form with no host bits set"
+// +kubebuilder:validation:XValidation:rule="!has(self.except) || !isCIDR(self.cidr) || self.except.all(e, !isCIDR(e) || (cidr(self.cidr).containsCIDR(e) && cidr(e).prefixLength() > cidr(self.cidr).prefixLength()))",message="every except entry must be a strict subset of cidr (inside it and smaller)"
 type IPBlock struct {
 	// cidr is the block, for example 192.168.0.0/16.
 	// +kubebuilder:validation:MaxLength=64
@@ -327,17 +385,60 @@ type Egress struct {
 	// +optional
 	Isolation EgressIsolation `json:"isolation,omitempty"`
 
-	// allowDNS, with isolation Tier, allows UDP and TCP 53 to kube-system pods
-	// labelled k8s-app=kube-dns. Default true.
+	// allowDNS, with isolation Tier, allows DNS to dnsTargets (by default UDP
+	// and TCP 53 to kube-system pods labelled k8s-app=kube-dns). Default true.
 	// +kubebuilder:default=true
 	// +optional
 	AllowDNS *bool `json:"allowDNS,omitempty"`
+
+	// dnsTargets, with isolation Tier and allowDNS, are where the cluster's
+	// DNS answers. Empty means the default: kube-system pods labelled
+	// k8s-app=kube-dns on UDP and TCP 53. Set it for NodeLocal DNSCache (a
+	// link-local address such as 169.254.20.10/32), for a DNS listening on
+	// 5353, or for one in another namespace. At most 8.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=atomic
+	// +optional
+	DNSTargets []DNSTarget `json:"dnsTargets,omitempty"`
 
 	// allowedCIDRs, with isolation Tier, are external destinations allowed.
 	// +kubebuilder:validation:MaxItems=32
 	// +listType=atomic
 	// +optional
 	AllowedCIDRs []IPBlock `json:"allowedCIDRs,omitempty"`
+}
+
+// DNSTarget is a DNS server that egress-isolated namespaces may reach: pods
+// in a namespace, or an address block, on the given ports.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.namespace) != has(self.cidr)",message="a DNS target sets exactly one of namespace (with an optional podSelector) or cidr"
+// +kubebuilder:validation:XValidation:rule="!has(self.podSelector) || has(self.namespace)",message="podSelector needs namespace"
+type DNSTarget struct {
+	// namespace is the name of the namespace the DNS pods run in.
+	// +optional
+	Namespace *NamespaceName `json:"namespace,omitempty"`
+
+	// podSelector selects the DNS pods in namespace; absent means every pod
+	// of the namespace.
+	// +optional
+	PodSelector *LabelSelector `json:"podSelector,omitempty"`
+
+	// cidr is an address block the DNS answers on, for example
+	// 169.254.20.10/32 for NodeLocal DNSCache, in canonical form.
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self)",message="cidr must be a valid CIDR such as 169.254.20.10/32"
+	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || string(cidr(self).masked()) == self",message="cidr must be in canonical form with no host bits set"
+	// +optional
+	CIDR *string `json:"cidr,omitempty"`
+
+	// ports are the DNS ports, 1 to 4, each with a numeric port; for example
+	// UDP 53 and TCP 53, or 5353.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:XValidation:rule="self.all(p, has(p.port) && type(p.port) == int)",message="DNS ports must be numeric"
+	// +listType=atomic
+	// +required
+	Ports []NetworkPolicyPort `json:"ports"`
 }
 
 // TierName is a tier's name, a DNS-1123 label.

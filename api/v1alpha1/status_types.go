@@ -61,6 +61,13 @@ const (
 	// ReasonDeleting: the profile is being deleted and Tierguard is removing
 	// what it wrote.
 	ReasonDeleting = "Deleting"
+	// ReasonPolicyRefused: the API server refused a tier's rendered
+	// NetworkPolicy (server-side dry run), so none of the tier's namespaces
+	// were labelled or given a policy.
+	ReasonPolicyRefused = "PolicyRefused"
+	// ReasonMembershipChanged: the event of a namespace joining, leaving or
+	// moving between tiers.
+	ReasonMembershipChanged = "MembershipChanged"
 )
 
 // ConflictReason says why a namespace is claimed twice.
@@ -149,6 +156,12 @@ type SegmentationProfileStatus struct {
 	// +optional
 	Isolation IsolationStatus `json:"isolation,omitempty"`
 
+	// membership records namespaces joining, leaving and moving between
+	// tiers, and those retained after leaving (leavePolicy Retain).
+	// +kubebuilder:default={}
+	// +optional
+	Membership MembershipStatus `json:"membership,omitempty"`
+
 	// pendingChanges, in Audit mode, is how many objects Enforce would write.
 	// +kubebuilder:default=0
 	// +optional
@@ -165,6 +178,75 @@ type TierStatus struct {
 	// +required
 	Namespaces int32 `json:"namespaces"`
 }
+
+// MembershipStatus records tier membership changes.
+type MembershipStatus struct {
+	// retainedCount is the number of namespaces that left every tier and
+	// keep what Tierguard last enforced on them (leavePolicy Retain).
+	// +kubebuilder:default=0
+	// +optional
+	RetainedCount int32 `json:"retainedCount"`
+	// retained lists those namespaces, at most 20.
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=63
+	// +listType=atomic
+	// +optional
+	Retained []string `json:"retained,omitempty"`
+	// changes is the number of membership changes recorded since the
+	// profile was created.
+	// +kubebuilder:default=0
+	// +optional
+	Changes int64 `json:"changes"`
+	// recent are the latest membership changes, newest first, at most 10.
+	// +kubebuilder:validation:MaxItems=10
+	// +listType=atomic
+	// +optional
+	Recent []MembershipChange `json:"recent,omitempty"`
+}
+
+// MembershipChange is a namespace joining, leaving or moving between tiers.
+type MembershipChange struct {
+	// time is when Tierguard saw the change.
+	// +required
+	Time metav1.Time `json:"time"`
+	// namespace is the namespace that changed tiers.
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Namespace string `json:"namespace"`
+	// from is the tier it was in; empty when it joined.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	From string `json:"from,omitempty"`
+	// to is the tier it is in now; empty when it left.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	To string `json:"to,omitempty"`
+	// action is Joined, Left, Moved or Retained (left, keeping what
+	// Tierguard enforced: leavePolicy Retain).
+	// +kubebuilder:validation:Enum=Joined;Left;Moved;Retained
+	// +required
+	Action MembershipAction `json:"action"`
+	// manager is the field manager that last changed a label the profile's
+	// selectors read, when known.
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	Manager string `json:"manager,omitempty"`
+}
+
+// MembershipAction is what a membership change did.
+type MembershipAction string
+
+const (
+	// MembershipJoined: a namespace joined a tier.
+	MembershipJoined MembershipAction = "Joined"
+	// MembershipLeft: a namespace left every tier and was released.
+	MembershipLeft MembershipAction = "Left"
+	// MembershipMoved: a namespace moved from one tier to another.
+	MembershipMoved MembershipAction = "Moved"
+	// MembershipRetained: a namespace left every tier and keeps what
+	// Tierguard last enforced on it.
+	MembershipRetained MembershipAction = "Retained"
+)
 
 // Conflict is a namespace claimed twice, or a profile that cannot be enforced.
 type Conflict struct {

@@ -20,6 +20,8 @@ func (r *ProfileReconciler) announceTransitions(profile *segv1.SegmentationProfi
 			r.Recorder.Eventf(profile, nil, "Normal", segv1.ReasonEnforced, "Enforce", ready.Message)
 		case ready.Reason == segv1.ReasonApplyFailed:
 			r.Recorder.Eventf(profile, nil, "Warning", segv1.ReasonApplyFailed, "Enforce", ready.Message)
+		case ready.Reason == segv1.ReasonPolicyRefused:
+			r.Recorder.Eventf(profile, nil, "Warning", segv1.ReasonPolicyRefused, "Enforce", ready.Message)
 		}
 	}
 	iso := meta.FindStatusCondition(next.Conditions, segv1.ConditionIsolationVerified)

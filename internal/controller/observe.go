@@ -43,6 +43,7 @@ func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.Segmenta
 		uids:     map[string]string{},
 		versions: map[string]string{},
 	}
+	obs.observed.NamespaceVersions = obs.versions
 	namespaces, err := r.listNamespaces(ctx)
 	if err != nil {
 		return obs, err

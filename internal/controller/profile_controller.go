@@ -53,9 +53,11 @@ type ProfileReconciler struct {
 	verified  sync.Map // profile name -> *diff.Verified
 	echoes    echoes
 	foreign   *foreignPolicies
+	accepted  acceptedPlans
+	retained  retainedMemory
 }
 
-// +kubebuilder:rbac:groups=segmentation.tierguard.io,resources=segmentationprofiles,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=segmentation.tierguard.io,resources=segmentationprofiles,verbs=get;list;watch;patch;assign
 // +kubebuilder:rbac:groups=segmentation.tierguard.io,resources=segmentationprofiles/status,verbs=get;patch
 // +kubebuilder:rbac:groups=segmentation.tierguard.io,resources=segmentationprofiles/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;patch
@@ -72,13 +74,17 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			r.seen.Delete(req.Name)
 			r.verified.Delete(req.Name)
 			r.foreign.forget(req.Name)
+			r.accepted.forget(req.Name)
+			r.retained.forget(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !profile.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, profile)
 	}
-	if err := r.ensureFinalizer(ctx, profile); err != nil {
+	// The finalizer goes on before anything is written, so a profile
+	// deleted mid-pass is always cleaned up.
+	if err := r.setFinalizer(ctx, profile, r.wantsFinalizer(profile)); err != nil {
 		return ctrl.Result{}, err
 	}
 
@@ -86,9 +92,10 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if len(o.repairs) > 0 {
-		// Repairs add to counters: base them on the live status, not on a
-		// cache that may not show the previous pass's status write yet.
+	if len(o.repairs) > 0 || len(o.membership) > 0 {
+		// Repairs and membership changes add to counters: base them on the
+		// live status, not on a cache that may not show the previous pass's
+		// status write yet.
 		if err := r.APIReader.Get(ctx, req.NamespacedName, profile); err != nil {
 			return ctrl.Result{}, fmt.Errorf("read profile %s: %w", req.Name, err)
 		}
@@ -99,7 +106,41 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if len(o.failed) > 0 {
 		return ctrl.Result{}, fmt.Errorf("%d write(s) failed for profile %s", len(o.failed), profile.Name)
 	}
+	if err := r.retainWithoutFinalizer(ctx, profile); err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(o.stale) > 0 {
+		// Objects changed since they were observed: look again once the
+		// cache has caught up.
+		return ctrl.Result{RequeueAfter: staleRequeue}, nil
+	}
 	return ctrl.Result{}, nil
+}
+
+// staleRequeue is how soon a pass whose guarded writes met changed objects
+// is repeated.
+const staleRequeue = 200 * time.Millisecond
+
+// wantsFinalizer: deletionPolicy Delete needs the finalizer to clean up;
+// Retain keeps it while policies may still carry the profile's owner
+// reference (retainWithoutFinalizer removes it once none does).
+func (r *ProfileReconciler) wantsFinalizer(profile *segv1.SegmentationProfile) bool {
+	return render.DeletionPolicy(profile) == segv1.DeletionPolicyDelete || controllerutil.ContainsFinalizer(profile, Finalizer)
+}
+
+// retainWithoutFinalizer, under deletionPolicy Retain, removes the
+// profile's owner reference from every policy, in Enforce and Audit mode
+// alike, and then the finalizer: from then on the profile may go at once
+// and the garbage collector keeps every policy.
+func (r *ProfileReconciler) retainWithoutFinalizer(ctx context.Context, profile *segv1.SegmentationProfile) error {
+	if render.DeletionPolicy(profile) != segv1.DeletionPolicyRetain || !controllerutil.ContainsFinalizer(profile, Finalizer) {
+		return nil
+	}
+	left, err := r.releaseOwnership(ctx, profile)
+	if err != nil || left > 0 {
+		return err // a policy changed meanwhile: its event starts a new pass
+	}
+	return r.setFinalizer(ctx, profile, false)
 }
 
 // enforce plans, compares and, in Enforce mode, writes the differences.
@@ -120,11 +161,18 @@ func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.Segmenta
 		return outcome{}, err
 	}
 	o := outcome{plan: plan, actions: diff.Compute(plan, state.observed), now: metav1.NewTime(r.now())}
+	newlyRetained := r.retained.newlyRetained(profile.Name, plan.Retained)
 	if render.Mode(profile) == segv1.ModeAudit {
 		o.managedPolicies = state.ownPolicies
 	} else {
-		o.failed, o.repairs = r.write(ctx, profile, o.actions, o.now)
+		if o.actions, o.refused, err = r.admitPlan(ctx, profile, plan, o.actions); err != nil {
+			return outcome{}, err
+		}
+		res := r.write(ctx, profile, o.actions, o.now)
+		o.failed, o.stale, o.repairs = res.failed, res.stale, res.repairs
 		o.managedPolicies = managedAfter(plan, o)
+		o.membership = membershipChanges(profile, plan, state.observed, o.actions, res, newlyRetained, o.now)
+		r.attributeMembership(ctx, profile, o.membership)
 	}
 	r.verifyIsolation(profile, state, &o)
 	r.report(profile, o)
@@ -156,10 +204,8 @@ func (r *ProfileReconciler) patchStatus(ctx context.Context, profile *segv1.Segm
 	return nil
 }
 
-// ensureFinalizer adds the cleanup finalizer for deletionPolicy Delete and
-// removes it for Retain, so a Retain profile goes at once.
-func (r *ProfileReconciler) ensureFinalizer(ctx context.Context, profile *segv1.SegmentationProfile) error {
-	want := render.DeletionPolicy(profile) == segv1.DeletionPolicyDelete
+// setFinalizer adds or removes the cleanup finalizer.
+func (r *ProfileReconciler) setFinalizer(ctx context.Context, profile *segv1.SegmentationProfile, want bool) error {
 	if want == controllerutil.ContainsFinalizer(profile, Finalizer) {
 		return nil
 	}
@@ -188,6 +234,7 @@ func (r *ProfileReconciler) report(profile *segv1.SegmentationProfile, o outcome
 		metrics.DriftRepairs.WithLabelValues(profile.Name, rec.Kind, string(rec.Change)).Inc()
 		r.Recorder.Eventf(profile, nil, "Warning", "DriftRepaired", "Repair", "Repaired %s", repairSummary(rec))
 	}
+	r.announceMembership(profile, o.membership)
 	if len(o.failed) > 0 {
 		metrics.ApplyErrors.WithLabelValues(profile.Name).Add(float64(len(o.failed)))
 	}

@@ -2,6 +2,8 @@ package controller
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -25,6 +27,14 @@ type outcome struct {
 	actions []diff.Action
 	// failed holds the error of each action that failed, by index in actions.
 	failed map[int]error
+	// stale marks the guarded actions not made because their object changed
+	// since it was observed.
+	stale map[int]bool
+	// refused are the tiers whose policy the API server refused in a dry
+	// run; their namespaces were left as they are.
+	refused map[string]refusal
+	// membership are the tier changes the pass made.
+	membership []segv1.MembershipChange
 	// repairs are drift records of the actions that succeeded (Enforce).
 	repairs []segv1.DriftRecord
 	// managedPolicies is the number of managed policies of the profile after
@@ -54,12 +64,45 @@ func computeStatus(p *segv1.SegmentationProfile, o outcome) segv1.SegmentationPr
 		st.PendingChanges = int32(len(o.actions))
 	}
 
+	setMembership(&st, o)
+
 	gen := p.Generation
 	setConflictCondition(&st, o.plan, gen)
 	setDriftedCondition(&st, o, audit, gen)
 	setReadyCondition(&st, o, audit, gen)
+	setStalledCondition(&st, o, gen)
 	setIsolation(&st, o, gen)
+	boundStatus(&st)
 	return st
+}
+
+// Schema bounds of status strings (see api/v1alpha1/status_types.go), and
+// the bound Tierguard keeps condition messages under (the schema's is
+// 32,768 bytes).
+const (
+	maxConflictMessage  = 1024
+	maxLeakPorts        = 1024
+	maxLeakPolicy       = 317
+	maxConditionMessage = 8192
+)
+
+// boundStatus keeps every string the status carries within its schema
+// bound: a status the API server refuses for its size would leave the old
+// one, and with it an old IsolationVerified, in place.
+func boundStatus(st *segv1.SegmentationProfileStatus) {
+	for i := range st.Conditions {
+		st.Conditions[i].Message = render.Truncate(st.Conditions[i].Message, maxConditionMessage)
+	}
+	for i := range st.Conflicts {
+		st.Conflicts[i].Message = render.Truncate(st.Conflicts[i].Message, maxConflictMessage)
+	}
+	for i := range st.Isolation.Leaks {
+		l := &st.Isolation.Leaks[i]
+		if len(l.Ports) > maxLeakPorts {
+			l.Ports = render.BoundList(strings.Split(l.Ports, ", "), ", ", maxLeakPorts)
+		}
+		l.Policy = render.Truncate(l.Policy, maxLeakPolicy)
+	}
 }
 
 const maxLeaksListed = 20
@@ -128,12 +171,36 @@ func setConflictCondition(st *segv1.SegmentationProfileStatus, plan *render.Plan
 		c.Message = fmt.Sprintf("%d conflict(s): %s", len(plan.Conflicts), conflictSummary(plan.Conflicts))
 	}
 	meta.SetStatusCondition(&st.Conditions, c)
-	if len(plan.Conflicts) > 0 {
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: segv1.ConditionStalled, Status: metav1.ConditionTrue,
-			Reason: segv1.ReasonConflict, Message: c.Message, ObservedGeneration: gen})
-	} else {
+}
+
+// setStalledCondition: True while only a person can help: the API server
+// refused a tier's policy (the profile must change), or namespaces are in
+// conflict.
+func setStalledCondition(st *segv1.SegmentationProfileStatus, o outcome, gen int64) {
+	c := metav1.Condition{Type: segv1.ConditionStalled, Status: metav1.ConditionTrue, ObservedGeneration: gen}
+	switch {
+	case len(o.refused) > 0:
+		c.Reason, c.Message = segv1.ReasonPolicyRefused, refusalSummary(o.refused)
+	case len(o.plan.Conflicts) > 0:
+		c.Reason = segv1.ReasonConflict
+		c.Message = fmt.Sprintf("%d conflict(s): %s", len(o.plan.Conflicts), conflictSummary(o.plan.Conflicts))
+	default:
 		meta.RemoveStatusCondition(&st.Conditions, segv1.ConditionStalled)
+		return
 	}
+	meta.SetStatusCondition(&st.Conditions, c)
+}
+
+// refusalSummary names the tiers whose policy was refused and why.
+func refusalSummary(refused map[string]refusal) string {
+	tiers := slices.Sorted(maps.Keys(refused))
+	items := make([]string, 0, len(tiers))
+	for _, t := range tiers {
+		rf := refused[t]
+		items = append(items, fmt.Sprintf("tier %s (%d namespace(s) left unchanged): %v", t, rf.namespaces, rf.err))
+	}
+	return "The API server refused the NetworkPolicy of " + summarize(items) +
+		"; nothing of these tiers was written, so no namespace is labelled without its policy"
 }
 
 func conflictSummary(cs []render.Conflict) string {
@@ -213,6 +280,8 @@ func setReadyCondition(st *segv1.SegmentationProfileStatus, o outcome, audit boo
 		}
 	}
 	switch {
+	case len(o.refused) > 0:
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, segv1.ReasonPolicyRefused, refusalSummary(o.refused)
 	case o.plan.Blocked || len(o.plan.Conflicts) > 0 && !audit:
 		c.Status, c.Reason = metav1.ConditionFalse, segv1.ReasonConflict
 		c.Message = fmt.Sprintf("%d namespace(s) enforced; conflicts need attention: %s", len(o.plan.Governed), conflictSummary(o.plan.Conflicts))

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
@@ -27,14 +29,15 @@ import (
 // the repairs that succeeded. One failing namespace does not stop the
 // others; within a namespace, a failure skips the writes after it, so the
 // order's guarantees hold.
-func (r *ProfileReconciler) write(ctx context.Context, profile *segv1.SegmentationProfile, actions []diff.Action, now metav1.Time) (map[int]error, []segv1.DriftRecord) {
+func (r *ProfileReconciler) write(ctx context.Context, profile *segv1.SegmentationProfile, actions []diff.Action, now metav1.Time) writeResult {
+	res := writeResult{failed: map[int]error{}, stale: map[int]bool{}}
 	if len(actions) == 0 {
-		return nil, nil
+		return res
 	}
 	uids := r.namespaceUIDs(ctx, actions)
 	var (
 		mu      sync.Mutex
-		failed  = map[int]error{}
+		failed  = res.failed
 		repairs = make([]*segv1.DriftRecord, len(actions))
 		wg      sync.WaitGroup
 		slots   = make(chan struct{}, max(1, r.ApplyConcurrency))
@@ -58,6 +61,16 @@ func (r *ProfileReconciler) write(ctx context.Context, profile *segv1.Segmentati
 					}
 				}
 				if err := r.writeOne(ctx, a, uids[a.Namespace]); err != nil {
+					if errors.Is(err, errStale) {
+						// The object changed since it was observed: skip this
+						// namespace's remaining writes and look again.
+						mu.Lock()
+						for j := i; j < end; j++ {
+							res.stale[j] = true
+						}
+						mu.Unlock()
+						return
+					}
 					log.FromContext(ctx).Error(err, "Write failed", "action", a.Type, "namespace", a.Namespace)
 					mu.Lock()
 					for j := i; j < end; j++ {
@@ -78,14 +91,34 @@ func (r *ProfileReconciler) write(ctx context.Context, profile *segv1.Segmentati
 		start = end
 	}
 	wg.Wait()
-	var records []segv1.DriftRecord
 	for _, rec := range repairs {
 		if rec != nil {
-			records = append(records, *rec)
+			res.repairs = append(res.repairs, *rec)
 		}
 	}
-	return failed, records
+	return res
 }
+
+// writeResult is what a pass's writes did.
+type writeResult struct {
+	// failed holds the error of each action that failed, by index.
+	failed map[int]error
+	// stale marks the actions not made because their object changed since
+	// it was observed; the pass is repeated shortly.
+	stale map[int]bool
+	// repairs are the drift records of the repairs that succeeded.
+	repairs []segv1.DriftRecord
+}
+
+// done reports whether action i was made (or found unnecessary).
+func (w writeResult) done(i int) bool {
+	_, failed := w.failed[i]
+	return !failed && !w.stale[i]
+}
+
+// errStale is returned for a guarded write whose object changed since the
+// pass observed it.
+var errStale = errors.New("object changed since it was observed")
 
 // namespaceUIDs returns the cached UIDs of the namespaces the actions touch.
 func (r *ProfileReconciler) namespaceUIDs(ctx context.Context, actions []diff.Action) map[string]types.UID {
@@ -116,8 +149,16 @@ func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, nsUID t
 		ac := corev1ac.Namespace(a.Namespace).WithUID(nsUID)
 		if a.Type == diff.ApplyLabels {
 			ac.WithLabels(a.Labels)
+		} else if a.ResourceVersion != "" {
+			// A release is made only at the observed version: from a cache
+			// that lags, it could strip labels another profile (sharing
+			// this field manager) has just applied.
+			ac.WithResourceVersion(a.ResourceVersion)
 		}
 		err := r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership)
+		if apierrors.IsConflict(err) && a.Type == diff.ReleaseLabels && a.ResourceVersion != "" {
+			return errStale
+		}
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			return nil // deleted meanwhile; the namespace event triggers a new pass
 		}
@@ -145,7 +186,21 @@ func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, nsUID t
 		r.echoes.wrote(policyKind, a.Namespace, render.PolicyName, live.ResourceVersion)
 	case diff.DeletePolicy:
 		pol := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: render.PolicyName}}
-		if err := r.Client.Delete(ctx, pol); client.IgnoreNotFound(err) != nil {
+		var opts []client.DeleteOption
+		if a.ResourceVersion != "" {
+			// Only the policy observed: another profile may have applied
+			// the namespace's policy since.
+			pre := client.Preconditions{ResourceVersion: ptr.To(a.ResourceVersion)}
+			if a.UID != "" {
+				pre.UID = ptr.To(types.UID(a.UID))
+			}
+			opts = append(opts, pre)
+		}
+		err := r.Client.Delete(ctx, pol, opts...)
+		if apierrors.IsConflict(err) {
+			return errStale
+		}
+		if client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("delete policy %s/%s: %w", a.Namespace, render.PolicyName, err)
 		}
 	}

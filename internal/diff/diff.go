@@ -45,6 +45,12 @@ type Action struct {
 	Policy *networkingv1.NetworkPolicy
 	// Drift is set when the write repairs drift.
 	Drift *Drift
+	// ResourceVersion and UID, on ReleaseLabels and DeletePolicy, are the
+	// observed object's: the write is made only if the object is still the
+	// one observed, so a pass working from a lagging cache never undoes what
+	// another profile (or this one) wrote since.
+	ResourceVersion string
+	UID             string
 }
 
 // Drift is a change to an enforced object.
@@ -73,6 +79,9 @@ func (d Drift) String() string {
 type Observed struct {
 	// NamespaceLabels are the current labels of every namespace, by name.
 	NamespaceLabels map[string]map[string]string
+	// NamespaceVersions are the namespaces' resourceVersions, by name, when
+	// known; releases are made only at the observed version.
+	NamespaceVersions map[string]string
 	// Policies are the managed NetworkPolicies (name render.PolicyName) by
 	// namespace, whichever profile they carry.
 	Policies map[string]*networkingv1.NetworkPolicy
@@ -164,13 +173,13 @@ func Compute(plan *render.Plan, obs Observed) []Action {
 		if pol.Labels[render.ProfileLabel] != plan.Profile || plan.Lookup(ns) != nil || plan.IsHeld(ns) {
 			continue
 		}
-		actions = append(actions, Action{Type: DeletePolicy, Namespace: ns})
+		actions = append(actions, Action{Type: DeletePolicy, Namespace: ns, ResourceVersion: pol.ResourceVersion, UID: string(pol.UID)})
 	}
 	for ns, labels := range obs.NamespaceLabels {
 		if labels[render.ProfileLabel] != plan.Profile || plan.Lookup(ns) != nil || plan.IsHeld(ns) {
 			continue
 		}
-		actions = append(actions, Action{Type: ReleaseLabels, Namespace: ns})
+		actions = append(actions, Action{Type: ReleaseLabels, Namespace: ns, ResourceVersion: obs.NamespaceVersions[ns]})
 	}
 	obs.Verified.Forget(plan)
 	sort.Slice(actions, func(i, j int) bool {

@@ -3,7 +3,6 @@ package intent
 import (
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -19,7 +18,7 @@ import (
 // from A's tier to B's covers the port; and, when A is governed and egress
 // isolation is Tier, by A's egress when A = B, or both are of tier t with
 // isolation Tier, or B is shared, or a flow covers the port, or B is
-// kube-system on port 53 and allowDNS is set.
+// a DNS target's namespace on its ports and allowDNS is set.
 type Intent struct {
 	profile *segv1.SegmentationProfile
 	plan    *render.Plan
@@ -87,13 +86,19 @@ func (in *Intent) egressPorts(from, to string) Ports {
 	if b := in.Tier(to); b != "" {
 		out = in.tierPorts(in.Tier(from), b)
 	}
-	// Namespace level: the DNS rule admits only kube-dns pods, which the
-	// evaluator assumes exist, as kube-system is expected to hold them.
-	if to == metav1.NamespaceSystem && render.AllowDNS(in.profile) {
-		out = out.Union(Ports{
-			{Protocol: corev1.ProtocolTCP, From: 53, To: 53},
-			{Protocol: corev1.ProtocolUDP, From: 53, To: 53},
-		})
+	// Namespace level: a DNS rule admits only the DNS pods, which the
+	// evaluator assumes exist, as the DNS target's namespace is expected to
+	// hold them.
+	if render.AllowDNS(in.profile) {
+		targets := in.profile.Spec.Egress.DNSTargets
+		if len(targets) == 0 {
+			targets = render.DefaultDNSTargets
+		}
+		for _, t := range targets {
+			if t.Namespace != nil && string(*t.Namespace) == to {
+				out = out.Union(FlowPorts(t.Ports))
+			}
+		}
 	}
 	return out
 }

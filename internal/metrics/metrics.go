@@ -32,6 +32,13 @@ var (
 		Help: "Traffic the profile forbids that NetworkPolicies in governed namespaces allow.",
 	}, []string{"profile"})
 
+	// MembershipChanges counts namespaces joining, leaving and moving
+	// between tiers.
+	MembershipChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tierguard_membership_changes_total",
+		Help: "Namespaces that joined, left, moved between or were retained after leaving a profile's tiers.",
+	}, []string{"profile", "action"})
+
 	// ApplyErrors counts failed writes.
 	ApplyErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tierguard_apply_errors_total",
@@ -40,7 +47,7 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(GovernedNamespaces, DriftRepairs, Conflicts, IsolationLeaks, ApplyErrors)
+	crmetrics.Registry.MustRegister(GovernedNamespaces, DriftRepairs, Conflicts, IsolationLeaks, MembershipChanges, ApplyErrors)
 }
 
 // Forget removes the series of a deleted profile.
@@ -49,5 +56,6 @@ func Forget(profile string) {
 	DriftRepairs.DeletePartialMatch(prometheus.Labels{"profile": profile})
 	Conflicts.DeleteLabelValues(profile)
 	IsolationLeaks.DeleteLabelValues(profile)
+	MembershipChanges.DeletePartialMatch(prometheus.Labels{"profile": profile})
 	ApplyErrors.DeleteLabelValues(profile)
 }

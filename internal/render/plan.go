@@ -29,6 +29,11 @@ const (
 	SkipBlocked = "the profile governs nothing: its tierLabelKey is in use"
 )
 
+// maxTierListBytes bounds the list of tier names in a conflict message, so
+// the message fits status.conflicts[].message (1,024 bytes) with 32 tiers
+// of 63 characters.
+const maxTierListBytes = 512
+
 // Compute returns the plan for in.Profile. It fails only when a selector
 // cannot be parsed, which admission validation prevents.
 func Compute(in Input) (*Plan, error) {
@@ -79,10 +84,15 @@ func Compute(in Input) (*Plan, error) {
 		excluded[string(n)] = true
 	}
 
+	retain := LeavePolicy(p) == segv1.LeavePolicyRetain
 	for _, ns := range in.Namespaces {
 		matched := tiers.match(ns)
 		isShared := shared.matches(ns)
 		if len(matched) == 0 && !isShared {
+			if retain && plan.left(ns) && skipReason(ns, in.OperatorNamespace, excluded) == "" {
+				plan.Retained = append(plan.Retained, ns.Name)
+				plan.Held = append(plan.Held, ns.Name)
+			}
 			continue
 		}
 		if reason := skipReason(ns, in.OperatorNamespace, excluded); reason != "" {
@@ -99,7 +109,7 @@ func Compute(in Input) (*Plan, error) {
 				continue
 			}
 			plan.hold(ns.Name, segv1.ConflictSharedAndTier,
-				fmt.Sprintf("shared namespace matched by tier %s; treated as shared only", strings.Join(matched, ", ")))
+				fmt.Sprintf("shared namespace matched by tier %s; treated as shared only", BoundList(matched, ", ", maxTierListBytes)))
 			continue
 		}
 		if owner := claims.claimedBy(ns); owner != "" {
@@ -108,7 +118,7 @@ func Compute(in Input) (*Plan, error) {
 		}
 		tier := matched[0]
 		if len(matched) > 1 {
-			msg := fmt.Sprintf("matched by tiers %s", strings.Join(matched, " and "))
+			msg := fmt.Sprintf("matched by tiers %s", BoundList(matched, " and ", maxTierListBytes))
 			current := ns.Labels[plan.TierLabelKey]
 			if !slices.Contains(matched, current) {
 				plan.hold(ns.Name, segv1.ConflictMultipleTiers, msg+"; left ungoverned")
@@ -123,11 +133,19 @@ func Compute(in Input) (*Plan, error) {
 
 	slices.SortFunc(plan.Governed, func(a, b GovernedNamespace) int { return strings.Compare(a.Name, b.Name) })
 	slices.Sort(plan.Held)
+	slices.Sort(plan.Retained)
 	slices.SortFunc(plan.Conflicts, func(a, b Conflict) int {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(string(a.Reason), string(b.Reason)))
 	})
 	slices.SortFunc(plan.Skipped, func(a, b Skipped) int { return strings.Compare(a.Namespace, b.Namespace) })
 	return plan, nil
+}
+
+// left reports whether a namespace that no tier matches was this profile's:
+// it still carries the profile's label and a tier label, so Tierguard
+// enforced it and it has just left every tier.
+func (p *Plan) left(ns Namespace) bool {
+	return ns.Labels[ProfileLabel] == p.Profile && ns.Labels[p.TierLabelKey] != ""
 }
 
 // hold records a conflict that leaves the namespace as it is.

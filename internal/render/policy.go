@@ -24,6 +24,14 @@ func TierLabelKey(p *segv1.SegmentationProfile) string {
 	return string(p.Spec.TierLabelKey)
 }
 
+// LeavePolicy returns the profile's leave policy, defaulted.
+func LeavePolicy(p *segv1.SegmentationProfile) segv1.LeavePolicy {
+	if p.Spec.LeavePolicy == "" {
+		return segv1.LeavePolicyRetain
+	}
+	return p.Spec.LeavePolicy
+}
+
 // Mode returns the profile's mode, defaulted.
 func Mode(p *segv1.SegmentationProfile) segv1.Mode {
 	if p.Spec.Mode == "" {
@@ -193,19 +201,43 @@ func (r *policyRenderer) egress(tier *segv1.Tier) []networkingv1.NetworkPolicyEg
 		}
 	}
 	if AllowDNS(r.profile) {
-		rules = append(rules, networkingv1.NetworkPolicyEgressRule{
-			To: []networkingv1.NetworkPolicyPeer{{
-				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{MetadataNameLabel: "kube-system"}},
-				PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
-			}},
-			Ports: []networkingv1.NetworkPolicyPort{
-				{Protocol: ptr.To(corev1.ProtocolUDP), Port: ptr.To(intstr.FromInt32(53))},
-				{Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(intstr.FromInt32(53))},
-			},
-		})
+		rules = append(rules, dnsRules(r.profile.Spec.Egress.DNSTargets)...)
 	}
 	if peers := ipBlockPeers(r.profile.Spec.Egress.AllowedCIDRs); len(peers) > 0 {
 		rules = append(rules, networkingv1.NetworkPolicyEgressRule{To: peers})
+	}
+	return rules
+}
+
+// DefaultDNSTargets is where DNS answers unless egress.dnsTargets says
+// otherwise: kube-system pods labelled k8s-app=kube-dns, UDP and TCP 53.
+var DefaultDNSTargets = []segv1.DNSTarget{{
+	Namespace:   ptr.To(segv1.NamespaceName("kube-system")),
+	PodSelector: &segv1.LabelSelector{MatchLabels: map[string]segv1.LabelValue{"k8s-app": "kube-dns"}},
+	Ports: []segv1.NetworkPolicyPort{
+		{Protocol: segv1.Protocol(corev1.ProtocolUDP), Port: ptr.To(intstr.FromInt32(53))},
+		{Protocol: segv1.Protocol(corev1.ProtocolTCP), Port: ptr.To(intstr.FromInt32(53))},
+	},
+}}
+
+// dnsRules are the egress rules to the DNS targets, one per target, the
+// defaults when none are given.
+func dnsRules(targets []segv1.DNSTarget) []networkingv1.NetworkPolicyEgressRule {
+	if len(targets) == 0 {
+		targets = DefaultDNSTargets
+	}
+	rules := make([]networkingv1.NetworkPolicyEgressRule, 0, len(targets))
+	for _, t := range targets {
+		var peer networkingv1.NetworkPolicyPeer
+		if t.CIDR != nil {
+			peer.IPBlock = &networkingv1.IPBlock{CIDR: *t.CIDR}
+		} else {
+			peer.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{MetadataNameLabel: string(ptr.Deref(t.Namespace, ""))}}
+			if t.PodSelector != nil {
+				peer.PodSelector = MetaSelector(t.PodSelector)
+			}
+		}
+		rules = append(rules, networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{peer}, Ports: ports(t.Ports)})
 	}
 	return rules
 }

@@ -82,6 +82,9 @@ type Plan struct {
 	// Skipped are the namespaces a tier or the shared set matched but that
 	// are left alone, with the reason, sorted by namespace.
 	Skipped []Skipped
+	// Retained are namespaces that left every tier and keep what Tierguard
+	// last enforced on them (leavePolicy Retain), sorted; they are also Held.
+	Retained []string
 	// Blocked is set when the profile governs nothing because of a
 	// profile-wide conflict (TierLabelKeyInUse).
 	Blocked bool
