@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	. "github.com/onsi/gomega/gstruct"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -84,21 +85,45 @@ var _ = Describe("SegmentationProfile controller", func() {
 		pol, _ := policyIn(late)
 		Expect(pol.Spec.Ingress[0].From[0].PodSelector).NotTo(BeNil(), "prod isolates by namespace")
 
-		// Leaving every tier releases the namespace.
+		By("leaving every tier under leavePolicy Retain (the default): the namespace keeps its labels and policy")
 		patchLabels(late, map[string]any{"env": "none"}, "kubectl-label")
+		Eventually(func() int32 { return f.get(f.id).Status.Membership.RetainedCount }, timeout, interval).Should(BeEquivalentTo(1))
+		Expect(f.get(f.id).Status.Membership.Retained).To(Equal([]string{late}))
+		Expect(labelsOf(late)).To(HaveKeyWithValue(f.key, "prod"))
+		_, err := policyIn(late)
+		Expect(err).NotTo(HaveOccurred(), "leaving never opens traffic by default")
+		recent := f.get(f.id).Status.Membership.Recent
+		Expect(recent).NotTo(BeEmpty())
+		Expect(recent[0]).To(MatchFields(IgnoreExtras, Fields{
+			"Namespace": Equal(late), "From": Equal("prod"), "To": BeEmpty(), "Action": Equal(segv1.MembershipRetained)}))
+		Expect(recent).To(ContainElement(MatchFields(IgnoreExtras, Fields{
+			"Namespace": Equal(late), "From": Equal("test"), "To": Equal("prod"), "Action": Equal(segv1.MembershipMoved),
+			"Manager": Equal("kubectl-label")})), "the move names the field manager that changed the selector label")
+		Expect(recent).To(ContainElement(MatchFields(IgnoreExtras, Fields{
+			"Namespace": Equal(late), "To": Equal("test"), "Action": Equal(segv1.MembershipJoined)})))
+		Eventually(eventMessages(f.id), timeout, interval).Should(ContainElement(
+			ContainSubstring("Namespace %s moved from tier test to tier prod (selector labels last set by kubectl-label)", late)))
+
+		By("leavePolicy Release: the namespace is released")
+		f.update(f.id, func(p *segv1.SegmentationProfile) { p.Spec.LeavePolicy = segv1.LeavePolicyRelease })
 		Eventually(policyGone(late), timeout, interval).Should(BeTrue())
 		Eventually(func() map[string]string { return labelsOf(late) }, timeout, interval).ShouldNot(HaveKey(f.key))
 		Expect(labelsOf(late)).NotTo(HaveKey(render.ProfileLabel))
 		Expect(labelsOf(late)).To(HaveKeyWithValue("env", "none"), "labels others own stay")
 		f.waitEnforced(f.id)
 		Expect(f.get(f.id).Status.Drift.Repairs).To(BeZero())
+		Expect(f.get(f.id).Status.Membership.RetainedCount).To(BeZero())
+		Expect(f.get(f.id).Status.Membership.Recent[0]).To(MatchFields(IgnoreExtras, Fields{
+			"Namespace": Equal(late), "From": Equal("prod"), "Action": Equal(segv1.MembershipLeft)}))
 	})
 
 	It("follows profile edits: tiers added and removed, flows, isolation, Audit and back", func() {
 		dev := f.envNamespace("dev-a", "dev")
 		test := f.envNamespace("test-a", "test")
 		qa := f.envNamespace("qa-a", "qa")
-		f.create(f.profile())
+		p := f.profile()
+		p.Spec.LeavePolicy = segv1.LeavePolicyRelease // qa's namespace is released when qa goes
+		f.create(p)
 		f.waitEnforced(f.id)
 		Expect(policyGone(qa)()).To(BeTrue())
 
@@ -236,7 +261,9 @@ var _ = Describe("SegmentationProfile controller", func() {
 	It("never touches labels owned by another field manager", func() {
 		dev := f.envNamespace("dev-a", "dev")
 		patchLabels(dev, map[string]any{"team": "payments", "argocd.argoproj.io/instance": "payments"}, "argocd-controller")
-		f.create(f.profile())
+		p := f.profile()
+		p.Spec.LeavePolicy = segv1.LeavePolicyRelease
+		f.create(p)
 		f.waitEnforced(f.id)
 		Expect(labelsOf(dev)).To(HaveKeyWithValue("team", "payments"))
 		Expect(labelsOf(dev)).To(HaveKeyWithValue("argocd.argoproj.io/instance", "payments"))
@@ -402,5 +429,21 @@ func eventReasons(profile string) func() []string {
 			}
 		}
 		return reasons
+	}
+}
+
+func eventMessages(profile string) func() []string {
+	return func() []string {
+		list := &eventsv1.EventList{}
+		if err := k8s.List(bgCtx, list); err != nil {
+			return nil
+		}
+		var messages []string
+		for _, e := range list.Items {
+			if e.Regarding.Kind == "SegmentationProfile" && e.Regarding.Name == profile {
+				messages = append(messages, e.Note)
+			}
+		}
+		return messages
 	}
 }

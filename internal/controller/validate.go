@@ -72,7 +72,7 @@ func (r *ProfileReconciler) admitPlan(ctx context.Context, profile *segv1.Segmen
 			continue
 		}
 		if err := r.dryRunPolicy(ctx, g.Policy); err != nil {
-			if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) {
+			if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) && !apierrors.IsForbidden(err) {
 				return nil, nil, fmt.Errorf("dry-run policy of tier %s in %s: %w", g.Tier, g.Name, err)
 			}
 			refused[g.Tier] = refusal{err: err}

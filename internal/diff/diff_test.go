@@ -16,6 +16,7 @@ func testProfile() *segv1.SegmentationProfile {
 	return &segv1.SegmentationProfile{
 		ObjectMeta: metav1.ObjectMeta{Name: "company", UID: "uid-1"},
 		Spec: segv1.SegmentationProfileSpec{
+			LeavePolicy: segv1.LeavePolicyRelease,
 			Tiers: []segv1.Tier{
 				{Name: "dev", Namespaces: segv1.NamespaceSet{Selector: &segv1.LabelSelector{MatchLabels: map[string]segv1.LabelValue{"env": "dev"}}}},
 				{Name: "prod", Namespaces: segv1.NamespaceSet{Selector: &segv1.LabelSelector{MatchLabels: map[string]segv1.LabelValue{"env": "prod"}}}},

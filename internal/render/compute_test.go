@@ -140,6 +140,25 @@ func TestComputeGovernance(t *testing.T) {
 			skipped:    map[string]string{"legacy-app": render.SkipExcluded},
 		},
 		{
+			name: "leavePolicy Retain (default): a namespace that left every tier is held and listed as retained",
+			namespaces: []render.Namespace{
+				ns("left", "env=staging", render.DefaultTierLabelKey+"=prod", render.ProfileLabel+"=company"),
+				ns("others", "env=staging", render.DefaultTierLabelKey+"=prod", render.ProfileLabel+"=zeta"),
+				ns("no-tier-label", "env=staging", render.ProfileLabel+"=company"),
+			},
+			held: []string{"left"},
+		},
+		{
+			name: "leavePolicy Release: a namespace that left every tier is not held",
+			profile: baseProfile + `  leavePolicy: Release
+`,
+			namespaces: []render.Namespace{ns("left", "env=staging", render.DefaultTierLabelKey+"=prod", render.ProfileLabel+"=company")},
+		},
+		{
+			name:       "a retained namespace that is excluded now is released",
+			namespaces: []render.Namespace{ns("legacy-app", "env=staging", render.DefaultTierLabelKey+"=prod", render.ProfileLabel+"=company")},
+		},
+		{
 			name:       "a namespace being deleted is skipped and held",
 			namespaces: []render.Namespace{terminating(ns("app-dev", "env=dev"))},
 			held:       []string{"app-dev"},

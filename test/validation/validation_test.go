@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
@@ -160,10 +162,19 @@ func largestProfile(name string) *segv1.SegmentationProfile {
 	p.Spec.SharedNamespaces = &segv1.NamespaceSet{Names: nsNames("shared-"+strings.Repeat("s", 50), 32)}
 	p.Spec.ExcludedNamespaces = nsNames("excluded-"+strings.Repeat("e", 48), 128)
 	p.Spec.Egress = segv1.Egress{Isolation: "Tier"}
+	for j := range 8 {
+		p.Spec.Egress.DNSTargets = append(p.Spec.Egress.DNSTargets, segv1.DNSTarget{
+			Namespace:   ptr.To(segv1.NamespaceName(fmt.Sprintf("dns-%d-%s", j, strings.Repeat("d", 57)))),
+			PodSelector: &segv1.LabelSelector{MatchLabels: map[string]segv1.LabelValue{longKey(j): longValue}},
+			Ports:       []segv1.NetworkPolicyPort{{Protocol: "UDP", Port: intPort(53)}, {Protocol: "TCP", Port: intPort(53)}, {Protocol: "UDP", Port: intPort(5353)}, {Protocol: "TCP", Port: intPort(5353)}},
+		})
+	}
 	for j := range 32 {
-		block := segv1.IPBlock{CIDR: fmt.Sprintf("2001:db8:%x::/48", j)}
+		// Canonical forms (2001:db8::/48, not 2001:db8:0::/48), as
+		// networking/v1 requires.
+		block := segv1.IPBlock{CIDR: netip.MustParsePrefix(fmt.Sprintf("2001:db8:%x::/48", j)).String()}
 		for k := range 16 {
-			block.Except = append(block.Except, fmt.Sprintf("2001:db8:%x:%x::/64", j, k))
+			block.Except = append(block.Except, netip.MustParsePrefix(fmt.Sprintf("2001:db8:%x:%x::/64", j, k)).String())
 		}
 		p.Spec.Egress.AllowedCIDRs = append(p.Spec.Egress.AllowedCIDRs, block)
 	}
@@ -437,16 +448,45 @@ var _ = Describe("SegmentationProfile admission", func() {
 		}, "spec.egress.allowedCIDRs[0]", "every except entry must be a valid CIDR"),
 		Entry("except outside cidr", func(p *segv1.SegmentationProfile) {
 			p.Spec.Egress.AllowedCIDRs = []segv1.IPBlock{{CIDR: "10.0.0.0/8", Except: []string{"192.168.0.0/16"}}}
-		}, "spec.egress.allowedCIDRs[0]", "every except entry must lie inside cidr"),
+		}, "spec.egress.allowedCIDRs[0]", "every except entry must be a strict subset of cidr"),
 		Entry("except wider than cidr", func(p *segv1.SegmentationProfile) {
 			p.Spec.Tiers[0].AllowedIngressCIDRs = []segv1.IPBlock{{CIDR: "10.1.0.0/16", Except: []string{"10.0.0.0/8"}}}
-		}, "spec.tiers[0].allowedIngressCIDRs[0]", "every except entry must lie inside cidr"),
+		}, "spec.tiers[0].allowedIngressCIDRs[0]", "every except entry must be a strict subset of cidr"),
 		Entry("IPv6 except outside IPv6 cidr", func(p *segv1.SegmentationProfile) {
 			p.Spec.Tiers[0].AllowedIngressCIDRs = []segv1.IPBlock{{CIDR: "2001:db8::/32", Except: []string{"2001:db9::/48"}}}
-		}, "spec.tiers[0].allowedIngressCIDRs[0]", "every except entry must lie inside cidr"),
+		}, "spec.tiers[0].allowedIngressCIDRs[0]", "every except entry must be a strict subset of cidr"),
 		Entry("IPv4 except in an IPv6 cidr", func(p *segv1.SegmentationProfile) {
 			p.Spec.Tiers[0].AllowedIngressCIDRs = []segv1.IPBlock{{CIDR: "::/0", Except: []string{"10.0.0.0/8"}}}
-		}, "spec.tiers[0].allowedIngressCIDRs[0]", "every except entry must lie inside cidr"),
+		}, "spec.tiers[0].allowedIngressCIDRs[0]", "every except entry must be a strict subset of cidr"),
+		// networking/v1 refuses these (strict since 1.36): admitted, they
+		// would label namespaces whose policy the API server then refuses.
+		Entry("except equal to cidr", func(p *segv1.SegmentationProfile) {
+			p.Spec.Egress.AllowedCIDRs = []segv1.IPBlock{{CIDR: "10.0.0.0/8", Except: []string{"10.0.0.0/8"}}}
+		}, "spec.egress.allowedCIDRs[0]", "every except entry must be a strict subset of cidr"),
+		Entry("cidr with host bits set", func(p *segv1.SegmentationProfile) {
+			p.Spec.Tiers[0].AllowedIngressCIDRs = []segv1.IPBlock{{CIDR: "10.0.0.1/8"}}
+		}, "spec.tiers[0].allowedIngressCIDRs[0]", "cidr must be in canonical form with no host bits set"),
+		Entry("except with host bits set", func(p *segv1.SegmentationProfile) {
+			p.Spec.Egress.AllowedCIDRs = []segv1.IPBlock{{CIDR: "10.0.0.0/8", Except: []string{"10.1.2.3/16"}}}
+		}, "spec.egress.allowedCIDRs[0]", "every except entry must be in canonical form"),
+		Entry("IPv6 cidr not in canonical form", func(p *segv1.SegmentationProfile) {
+			p.Spec.Egress.AllowedCIDRs = []segv1.IPBlock{{CIDR: "2001:DB8:0:0::/32"}}
+		}, "spec.egress.allowedCIDRs[0]", "cidr must be in canonical form"),
+		Entry("DNS target with both namespace and cidr", func(p *segv1.SegmentationProfile) {
+			p.Spec.Egress.DNSTargets = []segv1.DNSTarget{{Namespace: ptr.To(segv1.NamespaceName("kube-system")), CIDR: ptr.To("169.254.20.10/32"),
+				Ports: []segv1.NetworkPolicyPort{{Protocol: "UDP", Port: ptr.To(intstr.FromInt32(53))}}}}
+		}, "spec.egress.dnsTargets[0]", "a DNS target sets exactly one of namespace"),
+		Entry("DNS target with host bits", func(p *segv1.SegmentationProfile) {
+			p.Spec.Egress.DNSTargets = []segv1.DNSTarget{{CIDR: ptr.To("169.254.20.10/24"),
+				Ports: []segv1.NetworkPolicyPort{{Protocol: "UDP", Port: ptr.To(intstr.FromInt32(53))}}}}
+		}, "spec.egress.dnsTargets[0].cidr", "cidr must be in canonical form"),
+		Entry("DNS target without ports", func(p *segv1.SegmentationProfile) {
+			p.Spec.Egress.DNSTargets = []segv1.DNSTarget{{CIDR: ptr.To("169.254.20.10/32")}}
+		}, "spec.egress.dnsTargets[0].ports", ""),
+		Entry("DNS target with a named port", func(p *segv1.SegmentationProfile) {
+			p.Spec.Egress.DNSTargets = []segv1.DNSTarget{{CIDR: ptr.To("169.254.20.10/32"),
+				Ports: []segv1.NetworkPolicyPort{{Protocol: "UDP", Port: ptr.To(intstr.FromString("dns"))}}}}
+		}, "spec.egress.dnsTargets[0].ports", "DNS ports must be numeric"),
 		Entry("33 allowedIngressCIDRs", func(p *segv1.SegmentationProfile) {
 			for i := range 33 {
 				p.Spec.Tiers[0].AllowedIngressCIDRs = append(p.Spec.Tiers[0].AllowedIngressCIDRs, segv1.IPBlock{CIDR: fmt.Sprintf("10.%d.0.0/16", i)})
@@ -469,6 +509,17 @@ var _ = Describe("SegmentationProfile admission", func() {
 		}),
 		Entry("named port https", func(p *segv1.SegmentationProfile) {
 			port(p).Port = namedPort("https")
+		}),
+		Entry("DNS targets: NodeLocal DNSCache and a DNS on 5353 in its own namespace", func(p *segv1.SegmentationProfile) {
+			p.Spec.Egress = segv1.Egress{Isolation: "Tier", DNSTargets: []segv1.DNSTarget{
+				{CIDR: ptr.To("169.254.20.10/32"), Ports: []segv1.NetworkPolicyPort{{Protocol: "UDP", Port: intPort(53)}, {Protocol: "TCP", Port: intPort(53)}}},
+				{Namespace: ptr.To(segv1.NamespaceName("dns-system")), PodSelector: &segv1.LabelSelector{MatchLabels: map[string]segv1.LabelValue{"app": "coredns"}},
+					Ports: []segv1.NetworkPolicyPort{{Protocol: "UDP", Port: intPort(5353)}}},
+			}}
+		}),
+		Entry("tier assignment SelfService and leavePolicy Release", func(p *segv1.SegmentationProfile) {
+			p.Spec.Tiers[0].Assignment = segv1.AssignmentSelfService
+			p.Spec.LeavePolicy = segv1.LeavePolicyRelease
 		}),
 		Entry("named port of 15 characters", func(p *segv1.SegmentationProfile) {
 			port(p).Port = namedPort("metrics-export1")
