@@ -331,6 +331,37 @@ func TestPolicyEgressAndDNS(t *testing.T) {
 			},
 		},
 		{
+			name: "dnsTargets replace the default: NodeLocal DNSCache and a DNS on 5353 in its own namespace",
+			egress: `  egress:
+    isolation: Tier
+    dnsTargets:
+    - {cidr: 169.254.20.10/32, ports: [{protocol: UDP, port: 53}, {protocol: TCP, port: 53}]}
+    - {namespace: dns-system, podSelector: {matchLabels: {app: coredns}}, ports: [{protocol: UDP, port: 5353}]}
+    - {namespace: dns-system, ports: [{protocol: TCP, port: 5353}]}
+`, ns: "dev-1",
+			want: networkingv1.NetworkPolicySpec{PolicyTypes: both, Ingress: devIngress, Egress: []networkingv1.NetworkPolicyEgressRule{
+				{To: []networkingv1.NetworkPolicyPeer{tierPeer("dev")}},
+				{
+					To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "169.254.20.10/32"}}},
+					Ports: []networkingv1.NetworkPolicyPort{
+						{Protocol: ptr.To(corev1.ProtocolUDP), Port: ptr.To(intstr.FromInt32(53))},
+						{Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(intstr.FromInt32(53))},
+					},
+				},
+				{
+					To: []networkingv1.NetworkPolicyPeer{{
+						NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{render.MetadataNameLabel: "dns-system"}},
+						PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "coredns"}},
+					}},
+					Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolUDP), Port: ptr.To(intstr.FromInt32(5353))}},
+				},
+				{
+					To:    []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{render.MetadataNameLabel: "dns-system"}}}},
+					Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(intstr.FromInt32(5353))}},
+				},
+			}},
+		},
+		{
 			name: "allowedCIDRs last", egress: "  egress: {isolation: Tier, allowedCIDRs: [{cidr: 0.0.0.0/0, except: [10.0.0.0/8]}]}\n", ns: "dev-1",
 			want: networkingv1.NetworkPolicySpec{PolicyTypes: both, Ingress: devIngress, Egress: []networkingv1.NetworkPolicyEgressRule{
 				{To: []networkingv1.NetworkPolicyPeer{tierPeer("dev")}}, dnsRule(), egressCIDRRule(),

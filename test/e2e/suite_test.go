@@ -122,6 +122,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	configDir := filepath.Join(repoRoot, "config")
 	Expect(framework.InstallCRD(ctx, kubectl, configDir)).To(Succeed())
 	Expect(framework.InstallRBAC(ctx, kubectl, configDir, filepath.Join(workDir, "rbac"))).To(Succeed())
+	// The manager runs under config/default's admission policies, as in a
+	// deployment: its own writes pass because its ClusterRole has assign.
+	Expect(framework.InstallAdmissionPolicy(ctx, kubectl, configDir, filepath.Join(workDir, "admission-policy"))).To(Succeed())
 	_, managerKubeconfig, err = cp.ServiceAccountConfig(ctx, framework.SystemNamespace, framework.ServiceAccountName)
 	Expect(err).NotTo(HaveOccurred())
 	managerUser = framework.ServiceAccountUser(framework.ServiceAccountName)

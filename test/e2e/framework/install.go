@@ -148,3 +148,64 @@ func WaitCanI(ctx context.Context, k Kubectl, user, verb, resource, namespace st
 		}
 	}
 }
+
+// InstallAdmissionPolicy applies <configDir>/admission-policy through an
+// overlay, written to overlayDir, with config/default's name prefix: the
+// policies that make tier membership a matter of RBAC (the verb assign),
+// exactly as a deployment installs them. It waits until the API server
+// enforces them: an unprivileged user's forged tier label is refused.
+func InstallAdmissionPolicy(ctx context.Context, k Kubectl, configDir, overlayDir string) error {
+	if err := os.MkdirAll(overlayDir, 0o755); err != nil {
+		return fmt.Errorf("install admission policy: %w", err)
+	}
+	src, err := filepath.Abs(filepath.Join(configDir, "admission-policy"))
+	if err != nil {
+		return fmt.Errorf("install admission policy: %w", err)
+	}
+	rel, err := filepath.Rel(overlayDir, src)
+	if err != nil {
+		return fmt.Errorf("install admission policy: %w", err)
+	}
+	kustomization := "# config/admission-policy, named as config/default names it.\nnamePrefix: tierguard-\nresources:\n- " + rel + "\n"
+	if err := os.WriteFile(filepath.Join(overlayDir, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
+		return fmt.Errorf("install admission policy: %w", err)
+	}
+	if _, err := k.Run(ctx, "apply", "--server-side", "-k", overlayDir); err != nil {
+		return fmt.Errorf("install admission policy: %w", err)
+	}
+	return waitAdmissionPolicy(ctx, k)
+}
+
+// probeUser is an identity with no permission beyond creating namespaces,
+// used only to see the admission policy refuse a forged tier label.
+const probeUser = "tierguard-e2e-admission-probe"
+
+func waitAdmissionPolicy(ctx context.Context, k Kubectl) error {
+	steps := [][]string{
+		{"create", "clusterrole", probeUser, "--verb=create", "--resource=namespaces"},
+		{"create", "clusterrolebinding", probeUser, "--clusterrole=" + probeUser, "--user=" + probeUser},
+	}
+	for _, args := range steps {
+		if _, err := k.Run(ctx, args...); err != nil {
+			return fmt.Errorf("install admission policy: %w", err)
+		}
+	}
+	quiet := k
+	quiet.Echo = nil
+	manifest := `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"tierguard-admission-probe","labels":{"segmentation.tierguard.io/tier":"prod"}}}`
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := quiet.RunWithInput(ctx, manifest, "create", "--dry-run=server", "--as="+probeUser, "-f", "-")
+		if err != nil && strings.Contains(out+err.Error(), "segmentation.tierguard.io/tier") {
+			return nil // refused by the policy, naming the label
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the admission policy does not refuse a forged tier label after 30s: %q, %v", out, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
