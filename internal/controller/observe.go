@@ -26,6 +26,8 @@ type observation struct {
 	versions map[string]string
 	// ownPolicies counts the managed policies carrying the profile's label.
 	ownPolicies int32
+	// ownedByProfile counts those with an owner reference to the profile.
+	ownedByProfile int
 	// policies are the cached NetworkPolicies labelled as Tierguard's (do
 	// not mutate: uncopied).
 	policies []networkingv1.NetworkPolicy
@@ -78,6 +80,9 @@ func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.Segmenta
 		obs.observed.Policies[pol.Namespace] = pol
 		if pol.Labels[render.ProfileLabel] == profile.Name {
 			obs.ownPolicies++
+			if ownedByProfile(pol, profile) {
+				obs.ownedByProfile++
+			}
 		}
 	}
 	obs.observed.Seen = r.seenWith(profile.Name, obs.observed.Policies)

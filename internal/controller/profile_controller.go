@@ -106,7 +106,7 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if len(o.failed) > 0 {
 		return ctrl.Result{}, fmt.Errorf("%d write(s) failed for profile %s", len(o.failed), profile.Name)
 	}
-	if err := r.retainWithoutFinalizer(ctx, profile); err != nil {
+	if err := r.retainWithoutFinalizer(ctx, profile, o.ownedByProfile > 0); err != nil {
 		return ctrl.Result{}, err
 	}
 	if len(o.stale) > 0 {
@@ -132,9 +132,21 @@ func (r *ProfileReconciler) wantsFinalizer(profile *segv1.SegmentationProfile) b
 // profile's owner reference from every policy, in Enforce and Audit mode
 // alike, and then the finalizer: from then on the profile may go at once
 // and the garbage collector keeps every policy.
-func (r *ProfileReconciler) retainWithoutFinalizer(ctx context.Context, profile *segv1.SegmentationProfile) error {
-	if render.DeletionPolicy(profile) != segv1.DeletionPolicyRetain || !controllerutil.ContainsFinalizer(profile, Finalizer) {
+//
+// owned says the cache showed policies with the profile's owner reference:
+// a profile whose finalizer an earlier version removed too early gets it
+// back until they are released.
+func (r *ProfileReconciler) retainWithoutFinalizer(ctx context.Context, profile *segv1.SegmentationProfile, owned bool) error {
+	if render.DeletionPolicy(profile) != segv1.DeletionPolicyRetain {
 		return nil
+	}
+	if !controllerutil.ContainsFinalizer(profile, Finalizer) {
+		if !owned {
+			return nil
+		}
+		if err := r.setFinalizer(ctx, profile, true); err != nil {
+			return err
+		}
 	}
 	left, err := r.releaseOwnership(ctx, profile)
 	if err != nil || left > 0 {
@@ -160,7 +172,8 @@ func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.Segmenta
 	if state.foreign, err = r.foreign.govern(ctx, profile.Name, names); err != nil {
 		return outcome{}, err
 	}
-	o := outcome{plan: plan, actions: diff.Compute(plan, state.observed), now: metav1.NewTime(r.now())}
+	o := outcome{plan: plan, actions: diff.Compute(plan, state.observed), now: metav1.NewTime(r.now()),
+		ownedByProfile: state.ownedByProfile}
 	newlyRetained := r.retained.newlyRetained(profile.Name, plan.Retained)
 	if render.Mode(profile) == segv1.ModeAudit {
 		o.managedPolicies = state.ownPolicies

@@ -35,6 +35,9 @@ type outcome struct {
 	refused map[string]refusal
 	// membership are the tier changes the pass made.
 	membership []segv1.MembershipChange
+	// ownedByProfile is how many of the profile's policies the cache showed
+	// with an owner reference to it.
+	ownedByProfile int
 	// repairs are drift records of the actions that succeeded (Enforce).
 	repairs []segv1.DriftRecord
 	// managedPolicies is the number of managed policies of the profile after
