@@ -63,14 +63,17 @@ status:
 		Mode:         segv1.ModeEnforce,
 		TierLabelKey: "segmentation.tierguard.io/tier",
 		Tiers: []segv1.Tier{
-			{Name: "dev", Namespaces: segv1.NamespaceSet{Names: []segv1.NamespaceName{"a"}}, Isolation: segv1.IsolationTier},
-			{Name: "test", Namespaces: segv1.NamespaceSet{Names: []segv1.NamespaceName{"b"}}, Isolation: segv1.IsolationTier},
+			{Name: "dev", Namespaces: segv1.NamespaceSet{Names: []segv1.NamespaceName{"a"}}, Isolation: segv1.IsolationTier,
+				Assignment: segv1.AssignmentRestricted},
+			{Name: "test", Namespaces: segv1.NamespaceSet{Names: []segv1.NamespaceName{"b"}}, Isolation: segv1.IsolationTier,
+				Assignment: segv1.AssignmentRestricted},
 		},
 		Flows: []segv1.Flow{{From: "dev", To: "test", Ports: []segv1.NetworkPolicyPort{
 			{Protocol: "TCP", Port: ptr.To(intstr.FromInt32(443))},
 		}}},
 		Egress:         segv1.Egress{Isolation: segv1.EgressIsolationNone, AllowDNS: ptr.To(true)},
 		DeletionPolicy: segv1.DeletionPolicyDelete,
+		LeavePolicy:    segv1.LeavePolicyRetain,
 	}
 	if diff := cmp.Diff(want, p.Spec); diff != "" {
 		t.Errorf("defaulted spec (-want +got):\n%s", diff)

@@ -176,7 +176,9 @@ var _ = Describe("Writes the API server would refuse", func() {
 		Eventually(eventReasons(f.id), timeout, interval).Should(ContainElement(segv1.ReasonPolicyRefused))
 
 		By("fixing the profile enforces the tier")
-		f.update(f.id, func(p *segv1.SegmentationProfile) { p.Spec.Tiers[2].AllowedIngressCIDRs = []segv1.IPBlock{{CIDR: "198.51.100.0/24"}} })
+		f.update(f.id, func(p *segv1.SegmentationProfile) {
+			p.Spec.Tiers[2].AllowedIngressCIDRs = []segv1.IPBlock{{CIDR: "198.51.100.0/24"}}
+		})
 		f.waitEnforced(f.id)
 		Eventually(tierOf(prod), timeout, interval).Should(Equal("prod"))
 		Expect(meta.FindStatusCondition(f.get(f.id).Status.Conditions, segv1.ConditionStalled)).To(BeNil())
