@@ -77,6 +77,7 @@ func (d *demo) run(ctx context.Context) error {
 		d.startManager,
 		d.applyProfile,
 		d.showState,
+		d.tenant,
 		d.tamper,
 		d.showRepair,
 	}
@@ -110,7 +111,7 @@ func (d *demo) startControlPlane(ctx context.Context) error {
 }
 
 func (d *demo) install(ctx context.Context) error {
-	d.out.heading("Installing the CRD and the manager's least-privilege RBAC from config/")
+	d.out.heading("Installing the CRD, the manager's least-privilege RBAC and the admission policies from config/")
 	if err := framework.InstallCRD(ctx, d.kubectl, "config"); err != nil {
 		return err
 	}
@@ -120,7 +121,70 @@ func (d *demo) install(ctx context.Context) error {
 	if err := framework.InstallRBAC(ctx, d.kubectl, "config", overlay); err != nil {
 		return err
 	}
-	return nil
+	d.out.note("\nThe admission policies of config/admission-policy, which make tier membership a matter of RBAC\n(the verb assign on a profile), with config/default's name prefix:")
+	return framework.InstallAdmissionPolicy(ctx, d.kubectl, "config", filepath.Join(d.dir, "admission-policy"))
+}
+
+// tenantUser may create and label namespaces, as a self-service tenant
+// can, and nothing else.
+const tenantUser = "alice@team-c"
+
+// tenant shows what a tenant who may label namespaces can and cannot do:
+// dev is SelfService in the sample, prod is not.
+func (d *demo) tenant(ctx context.Context) error {
+	d.out.heading("A tenant who may create and label namespaces, but not assign")
+	if _, err := d.quiet.Run(ctx, "create", "clusterrole", "namespace-self-service",
+		"--verb=get,list,create,patch,update", "--resource=namespaces"); err != nil {
+		return err
+	}
+	if _, err := d.quiet.Run(ctx, "create", "clusterrolebinding", "alice-self-service",
+		"--clusterrole=namespace-self-service", "--user="+tenantUser); err != nil {
+		return err
+	}
+	if err := framework.WaitCanI(ctx, d.quiet, tenantUser, "patch", "namespaces", ""); err != nil {
+		return err
+	}
+	d.out.note("dev is SelfService: the tenant creates a namespace in it.")
+	if _, err := d.kubectl.Run(ctx, "create", "namespace", "team-c-dev", "--as="+tenantUser); err != nil {
+		return err
+	}
+	if _, err := d.kubectl.Run(ctx, "label", "namespace", "team-c-dev", "env=dev", "--as="+tenantUser); err != nil {
+		return err
+	}
+	d.out.note("\nprod is Restricted: moving it there is refused by the API server, whoever labels it.")
+	if out, err := d.kubectl.Run(ctx, "label", "namespace", "team-c-dev", "env=prod", "--overwrite", "--as="+tenantUser); err == nil {
+		return fmt.Errorf("the tenant moved a namespace into prod: %s", out)
+	}
+	d.out.note("\nNor may the tenant forge the tier label Tierguard writes:")
+	if out, err := d.kubectl.Run(ctx, "label", "namespace", "marketing-site", tierLabel+"=prod", "--as="+tenantUser); err == nil {
+		return fmt.Errorf("the tenant forged a tier label: %s", out)
+	}
+	if err := d.waitTier(ctx, "team-c-dev", "dev"); err != nil {
+		return err
+	}
+	d.out.note("\nTierguard enforced the new dev namespace and recorded the change in status.membership:")
+	_, err := d.kubectl.Run(ctx, "get", "segmentationprofile", profileName, "-o",
+		`jsonpath={range .status.membership.recent[*]}{.time}  {.namespace}  {.action}  from={.from} to={.to}  manager={.manager}{"\n"}{end}`)
+	return err
+}
+
+// waitTier polls a namespace's tier label until it is tier.
+func (d *demo) waitTier(ctx context.Context, ns, tier string) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := d.quiet.Run(ctx, "get", "namespace", ns, "-o", "jsonpath={.metadata.labels."+strings.ReplaceAll(tierLabel, ".", `\.`)+"}")
+		if err == nil && strings.TrimSpace(out) == tier {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("namespace %s has tier %q a minute later, want %s (last error: %v)", ns, out, tier, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func (d *demo) createNamespaces(ctx context.Context) error {

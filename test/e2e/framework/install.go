@@ -162,7 +162,11 @@ func InstallAdmissionPolicy(ctx context.Context, k Kubectl, configDir, overlayDi
 	if err != nil {
 		return fmt.Errorf("install admission policy: %w", err)
 	}
-	rel, err := filepath.Rel(overlayDir, src)
+	absOverlay, err := filepath.Abs(overlayDir)
+	if err != nil {
+		return fmt.Errorf("install admission policy: %w", err)
+	}
+	rel, err := filepath.Rel(absOverlay, src)
 	if err != nil {
 		return fmt.Errorf("install admission policy: %w", err)
 	}
