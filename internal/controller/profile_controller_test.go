@@ -417,33 +417,27 @@ func patchLabels(ns string, labels map[string]any, manager string) {
 
 // eventReasons returns the reasons of the events about a profile.
 func eventReasons(profile string) func() []string {
-	return func() []string {
-		list := &eventsv1.EventList{}
-		if err := k8s.List(bgCtx, list); err != nil {
-			return nil
-		}
-		var reasons []string
-		for _, e := range list.Items {
-			if e.Regarding.Kind == "SegmentationProfile" && e.Regarding.Name == profile {
-				reasons = append(reasons, e.Reason)
-			}
-		}
-		return reasons
-	}
+	return eventField(profile, func(e eventsv1.Event) string { return e.Reason })
 }
 
+// eventMessages returns the notes of the events about a profile.
 func eventMessages(profile string) func() []string {
+	return eventField(profile, func(e eventsv1.Event) string { return e.Note })
+}
+
+// eventField returns one field of every event regarding the profile.
+func eventField(profile string, field func(eventsv1.Event) string) func() []string {
 	return func() []string {
 		list := &eventsv1.EventList{}
 		if err := k8s.List(bgCtx, list); err != nil {
 			return nil
 		}
-		var messages []string
+		var out []string
 		for _, e := range list.Items {
 			if e.Regarding.Kind == "SegmentationProfile" && e.Regarding.Name == profile {
-				messages = append(messages, e.Note)
+				out = append(out, field(e))
 			}
 		}
-		return messages
+		return out
 	}
 }
