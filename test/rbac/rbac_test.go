@@ -1,8 +1,11 @@
 // Package rbac_test checks Tierguard's RBAC for least privilege: no rule in
 // config/rbac (nor in what config/default installs) uses a wildcard verb,
 // resource, API group or non-resource URL, touches secrets, or grants
-// privilege escalation (escalate, bind, impersonate, RBAC objects); the write
-// role for profiles is not aggregated into admin or edit; every binding
+// privilege escalation (escalate, bind, impersonate, RBAC objects) or uses a
+// verb other than the API server's and assign; the write role for profiles
+// is not aggregated into admin or edit; the verb assign, which lets a
+// namespace change tiers, is granted only by the namespace-assigner
+// ClusterRole (and the manager's role), aggregated nowhere; every binding
 // refers to a role Tierguard defines.
 package rbac_test
 
@@ -14,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -55,6 +59,18 @@ type binding struct {
 // forbiddenVerbs let a subject gain permissions it does not have.
 var forbiddenVerbs = map[string]bool{"escalate": true, "bind": true, "impersonate": true}
 
+// knownVerbs are the verbs Tierguard's roles may use: the API server's
+// resource verbs, and assign, the custom verb the admission policies check
+// (authorizer ... check('assign')) before a namespace may change tiers.
+// Anything else is most likely a typo that grants nothing.
+var knownVerbs = map[string]bool{
+	"get": true, "list": true, "watch": true, "create": true, "update": true, "patch": true,
+	"delete": true, "deletecollection": true, "assign": true,
+}
+
+// assignerRole is the ClusterRole that grants assign (before namePrefix).
+const assignerRole = "namespace-assigner"
+
 // checkRules returns every least-privilege violation of a role's rules.
 func checkRules(r role) []string {
 	var out []string
@@ -67,6 +83,8 @@ func checkRules(r role) []string {
 			}
 			if forbiddenVerbs[v] {
 				out = append(out, fmt.Sprintf("%s: privilege-escalation verb %q", at, v))
+			} else if !knownVerbs[v] && v != rbacv1.VerbAll && !strings.Contains(v, "*") {
+				out = append(out, fmt.Sprintf("%s: unknown verb %q", at, v))
 			}
 		}
 		for _, g := range rule.APIGroups {
@@ -95,6 +113,53 @@ func checkRules(r role) []string {
 		if r.labels[key] == "true" && grantsWrite(r.rules) {
 			out = append(out, fmt.Sprintf("%s: write access aggregated into %s", where, key))
 		}
+	}
+	if grantsAssign(r.rules) {
+		for key := range r.labels {
+			if strings.HasPrefix(key, "rbac.authorization.k8s.io/aggregate-to-") {
+				out = append(out, fmt.Sprintf("%s: the verb assign aggregated by %s", where, key))
+			}
+		}
+	}
+	return out
+}
+
+// grantsAssign reports whether rules grant the verb assign on profiles.
+func grantsAssign(rules []rbacv1.PolicyRule) bool {
+	for _, rule := range rules {
+		if slices.Contains(rule.Verbs, "assign") && slices.Contains(rule.Resources, "segmentationprofiles") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkAssigner fails unless roles hold the namespace-assigner ClusterRole
+// (named name) granting assign on segmentationprofiles to every profile
+// (no resourceNames), and unless it is the only role that grants assign
+// besides the manager's own role.
+func checkAssigner(roles []role, name, managerRole string) []string {
+	var out []string
+	found := false
+	for _, r := range roles {
+		switch {
+		case r.kind == "ClusterRole" && r.name == name:
+			found = true
+			ok := false
+			for _, rule := range r.rules {
+				if slices.Contains(rule.Verbs, "assign") && slices.Contains(rule.Resources, "segmentationprofiles") && len(rule.ResourceNames) == 0 {
+					ok = true
+				}
+			}
+			if !ok {
+				out = append(out, fmt.Sprintf("%s: ClusterRole %s does not grant assign on every segmentationprofile", r.source, name))
+			}
+		case r.name != managerRole && grantsAssign(r.rules):
+			out = append(out, fmt.Sprintf("%s: %s %s grants assign; only %s should", r.source, r.kind, r.name, name))
+		}
+	}
+	if !found {
+		out = append(out, "no ClusterRole "+name)
 	}
 	return out
 }
@@ -215,6 +280,7 @@ func TestConfigRBACIsLeastPrivilege(t *testing.T) {
 		problems = append(problems, checkRules(r)...)
 	}
 	problems = append(problems, checkBindings(roles, bindings)...)
+	problems = append(problems, checkAssigner(roles, assignerRole, "manager-role")...)
 	for _, p := range problems {
 		t.Error(p)
 	}
@@ -250,6 +316,7 @@ func TestInstalledRBACIsLeastPrivilege(t *testing.T) {
 		problems = append(problems, checkRules(r)...)
 	}
 	problems = append(problems, checkBindings(roles, bindings)...)
+	problems = append(problems, checkAssigner(roles, "tierguard-"+assignerRole, "tierguard-manager-role")...)
 	for _, p := range problems {
 		t.Error(p)
 	}
@@ -267,13 +334,24 @@ func TestCheckerCatchesViolations(t *testing.T) {
 			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
 			{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles"}, Verbs: []string{"bind"}},
 			{NonResourceURLs: []string{"/metrics*"}, Verbs: []string{"get"}},
+			{APIGroups: []string{"segmentation.tierguard.io"}, Resources: []string{"segmentationprofiles"}, Verbs: []string{"asign", "assign"}},
 		}}
 	got := strings.Join(checkRules(bad), "\n")
 	for _, want := range []string{"wildcard apiGroup", "wildcard resource", "wildcard verb", "access to secrets",
-		"privilege-escalation verb \"bind\"", "access to RBAC objects", "wildcard non-resource URL", "aggregated into"} {
+		"privilege-escalation verb \"bind\"", "access to RBAC objects", "wildcard non-resource URL", "aggregated into",
+		"unknown verb \"asign\"", "the verb assign aggregated by rbac.authorization.k8s.io/aggregate-to-edit"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("checkRules missed %q; reported:\n%s", want, got)
 		}
+	}
+	viewer := role{source: "test", kind: "ClusterRole", name: "viewer",
+		labels: map[string]string{"rbac.authorization.k8s.io/aggregate-to-view": "true"},
+		rules:  []rbacv1.PolicyRule{{APIGroups: []string{"segmentation.tierguard.io"}, Resources: []string{"segmentationprofiles"}, Verbs: []string{"get", "assign"}}}}
+	if got := strings.Join(checkRules(viewer), "\n"); !strings.Contains(got, "aggregated by rbac.authorization.k8s.io/aggregate-to-view") {
+		t.Errorf("checkRules missed assign aggregated into view; reported:\n%s", got)
+	}
+	if got := checkAssigner([]role{viewer}, assignerRole, "manager-role"); len(got) != 2 {
+		t.Errorf("checkAssigner should report the missing assigner and the viewer granting assign: %v", got)
 	}
 	b := checkBindings(nil, []binding{{source: "test", kind: "ClusterRoleBinding", name: "b",
 		roleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: "cluster-admin"}}})
