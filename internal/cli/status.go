@@ -41,7 +41,7 @@ func WriteStatus(w io.Writer, p *segv1.SegmentationProfile, now time.Time) error
 	}
 
 	b.WriteString("Tiers:\n")
-	table(&b, []string{"TIER", "NAMESPACES", "ISOLATION"}, tierRows(p))
+	table(&b, []string{"TIER", "NAMESPACES", "ISOLATION", "ASSIGNMENT"}, tierRows(p))
 
 	if len(st.Conditions) == 0 {
 		field("Conditions", "none")
@@ -55,6 +55,7 @@ func WriteStatus(w io.Writer, p *segv1.SegmentationProfile, now time.Time) error
 	}
 
 	writeDrift(&b, field, &st.Drift, now)
+	writeMembership(&b, field, &st.Membership, now)
 	writeConflicts(&b, field, st)
 	writeLeaks(&b, field, st)
 	_, err := io.WriteString(w, b.String())
@@ -79,7 +80,11 @@ func tierRows(p *segv1.SegmentationProfile) [][]string {
 		if isolation == "" {
 			isolation = segv1.IsolationTier
 		}
-		rows = append(rows, []string{string(t.Name), n, string(isolation)})
+		assignment := t.Assignment
+		if assignment == "" {
+			assignment = segv1.AssignmentRestricted
+		}
+		rows = append(rows, []string{string(t.Name), n, string(isolation), string(assignment)})
 	}
 	return rows
 }
@@ -104,6 +109,40 @@ func writeDrift(b *strings.Builder, field fieldFunc, d *segv1.DriftStatus, now t
 	}
 	table(b, []string{"AGE", "NAMESPACE", "OBJECT", "CHANGE", "BY"}, rows)
 	more(b, len(d.Recent), d.Repairs)
+}
+
+func writeMembership(b *strings.Builder, field fieldFunc, m *segv1.MembershipStatus, now time.Time) {
+	if m.Changes == 0 && len(m.Recent) == 0 && m.RetainedCount == 0 {
+		field("Membership", "no changes")
+		return
+	}
+	retained := ""
+	if m.RetainedCount > 0 {
+		retained = fmt.Sprintf("; %d retained after leaving: %s", m.RetainedCount, strings.Join(m.Retained, ", "))
+		if int(m.RetainedCount) > len(m.Retained) {
+			retained += fmt.Sprintf(", ... and %d more", int(m.RetainedCount)-len(m.Retained))
+		}
+	}
+	field("Membership", "%d changes%s", m.Changes, retained)
+	var rows [][]string
+	for _, c := range m.Recent {
+		by := c.Manager
+		if by == "" {
+			by = "(unknown)"
+		}
+		rows = append(rows, []string{age(now, c.Time), c.Namespace, string(c.Action), orDash(c.From), orDash(c.To), by})
+	}
+	if len(rows) > 0 {
+		table(b, []string{"AGE", "NAMESPACE", "ACTION", "FROM", "TO", "BY"}, rows)
+		more(b, len(m.Recent), m.Changes)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func writeConflicts(b *strings.Builder, field fieldFunc, st *segv1.SegmentationProfileStatus) {

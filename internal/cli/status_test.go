@@ -23,7 +23,7 @@ func statusProfile() *segv1.SegmentationProfile {
 		Spec: segv1.SegmentationProfileSpec{
 			Mode: segv1.ModeEnforce,
 			Tiers: []segv1.Tier{
-				{Name: "dev", Isolation: segv1.IsolationTier},
+				{Name: "dev", Isolation: segv1.IsolationTier, Assignment: segv1.AssignmentSelfService},
 				{Name: "test"},
 				{Name: "prod", Isolation: segv1.IsolationNamespace},
 			},
@@ -53,6 +53,11 @@ func statusProfile() *segv1.SegmentationProfile {
 					{Time: ago(3 * time.Hour), Namespace: "app-dev", Kind: "Namespace", Name: "app-dev", Change: segv1.DriftLabelRemoved},
 				},
 			},
+			Membership: segv1.MembershipStatus{RetainedCount: 1, Retained: []string{"old-prod"}, Changes: 7,
+				Recent: []segv1.MembershipChange{
+					{Time: ago(2 * time.Minute), Namespace: "old-prod", From: "prod", Action: segv1.MembershipRetained},
+					{Time: ago(10 * time.Minute), Namespace: "app-dev", From: "dev", To: "test", Action: segv1.MembershipMoved, Manager: "argocd-controller"},
+				}},
 			Isolation: segv1.IsolationStatus{LeakCount: 3, Leaks: []segv1.Leak{
 				{FromTier: "dev", To: "billing-prod", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "billing-prod/allow-all"},
 				{FromNamespace: "default", To: "billing-prod", Ports: "TCP/all, UDP/all, SCTP/all", Policy: "billing-prod/allow-all"},
@@ -73,10 +78,10 @@ Mode:       Enforce
 Generation: 3
 Namespaces: 5 governed, 5 managed NetworkPolicies
 Tiers:
-  TIER  NAMESPACES  ISOLATION
-  dev   2           Tier
-  test  1           Tier
-  prod  2           Namespace
+  TIER  NAMESPACES  ISOLATION  ASSIGNMENT
+  dev   2           Tier       SelfService
+  test  1           Tier       Restricted
+  prod  2           Namespace  Restricted
 Conditions:
   TYPE               STATUS  REASON          AGE  MESSAGE
   Ready              True    Enforced        90m  every governed namespace matches the plan
@@ -88,6 +93,11 @@ Drift:      12 repairs, last detected 5m ago
   5m   shop-prod  NetworkPolicy/tierguard-isolation  Modified      kubectl-edit
   3h   app-dev    Namespace/app-dev                  LabelRemoved  (unknown)
   ... and 10 more
+Membership: 7 changes; 1 retained after leaving: old-prod
+  AGE  NAMESPACE  ACTION    FROM  TO    BY
+  2m   old-prod   Retained  prod  -     (unknown)
+  10m  app-dev    Moved     dev   test  argocd-controller
+  ... and 5 more
 Conflicts:  1
   NAMESPACE  REASON         MESSAGE
   both       MultipleTiers  matched by tiers dev and test; left ungoverned
@@ -119,10 +129,11 @@ Generation: 1 (Tierguard has not reported on this profile yet)
 Namespaces: 0 governed, 0 managed NetworkPolicies
 Pending:    0 changes Enforce would make
 Tiers:
-  TIER  NAMESPACES  ISOLATION
-  dev   -           Tier
+  TIER  NAMESPACES  ISOLATION  ASSIGNMENT
+  dev   -           Tier       Restricted
 Conditions: none
 Drift:      none
+Membership: no changes
 Conflicts:  none
 Leaks:      none
 `
