@@ -1,20 +1,25 @@
 // Package admission_test proves, against the real kube-apiserver, that the
-// ValidatingAdmissionPolicy in config/admission-policy keeps tier labels
-// unforgeable while letting everything else through.
+// ValidatingAdmissionPolicies in config/admission-policy keep namespaces from
+// changing tiers at a tenant's hand (labels, names, subresources) while
+// letting everything else through, that the right to assign comes from RBAC
+// (config/rbac), and that uninstalling the CRD never blocks the cluster.
 package admission_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/go-logr/logr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -23,6 +28,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 )
@@ -35,10 +41,21 @@ var (
 	ctx     = context.Background()
 	admin   client.Client
 	// alice administers namespaces (a namespace-admin ClusterRole that may
-	// create and label namespaces); bob is in the break-glass group; manager
-	// is Tierguard's service account.
-	alice, bob, manager client.Client
+	// create, update and patch namespaces and update their status and
+	// finalize subresources); carol is a namespace administrator bound to the
+	// namespace-assigner ClusterRole of config/rbac; dave is one bound to a
+	// ClusterRole that may assign the profile "company" only; manager is
+	// Tierguard's service account with config/rbac/role.yaml.
+	alice, carol, dave, manager client.Client
 )
+
+func init() {
+	// The tests assert on API state; the clients' logs are not needed.
+	logf.SetLogger(logr.Discard())
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(apiextensionsv1.AddToScheme(scheme))
+	utilruntime.Must(segv1.AddToScheme(scheme))
+}
 
 func TestAdmission(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -48,28 +65,27 @@ func TestAdmission(t *testing.T) {
 var _ = BeforeSuite(func() {
 	Expect(os.Getenv("KUBEBUILDER_ASSETS")).NotTo(BeEmpty(),
 		"KUBEBUILDER_ASSETS is unset: run the tests with 'make test', which builds the control plane with 'make envtest-assets'")
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(segv1.AddToScheme(scheme))
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
+	testEnv = newEnv()
 	cfg, err := testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 	admin, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	applyFile(filepath.Join("..", "..", "config", "admission-policy", "protect_tier_labels.yaml"))
-	applyFile(filepath.Join("..", "..", "config", "rbac", "role.yaml"))
+	Expect(installPolicies(admin)).To(Succeed())
+	Expect(applyFile(admin, repoPath("config", "rbac", "role.yaml"))).To(Succeed())
+	Expect(applyFile(admin, repoPath("config", "rbac", "namespace_assigner_role.yaml"))).To(Succeed())
+	Expect(admin.Create(ctx, namespaceAdminRole())).To(Succeed())
 	Expect(admin.Create(ctx, &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "namespace-admin"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"},
-			Verbs: []string{"get", "list", "watch", "create", "update", "patch"}}},
+		ObjectMeta: metav1.ObjectMeta{Name: "company-assigner"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{segv1.GroupVersion.Group}, Resources: []string{"segmentationprofiles"},
+			ResourceNames: []string{"company"}, Verbs: []string{"assign"}}},
 	})).To(Succeed())
 
-	alice = userClient(envtest.User{Name: "alice", Groups: []string{"team-a"}}, "namespace-admin")
-	bob = userClient(envtest.User{Name: "bob", Groups: []string{"tierguard:break-glass"}}, "namespace-admin")
-	manager = userClient(envtest.User{Name: managerUser}, "manager-role")
+	alice = userClient(testEnv, admin, envtest.User{Name: "alice", Groups: []string{"team-a"}}, "namespace-admin")
+	carol = userClient(testEnv, admin, envtest.User{Name: "carol"}, "namespace-admin", "namespace-assigner")
+	dave = userClient(testEnv, admin, envtest.User{Name: "dave"}, "namespace-admin", "company-assigner")
+	manager = userClient(testEnv, admin, envtest.User{Name: managerUser}, "manager-role")
+	installProfiles()
 })
 
 var _ = AfterSuite(func() {
@@ -78,36 +94,79 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// userClient returns a client authenticated as user, bound to clusterRole.
-func userClient(user envtest.User, clusterRole string) client.Client {
-	au, err := testEnv.AddUser(user, nil)
+func repoPath(elem ...string) string {
+	return filepath.Join(append([]string{"..", ".."}, elem...)...)
+}
+
+// newEnv is a control plane with Tierguard's CRD.
+func newEnv() *envtest.Environment {
+	return &envtest.Environment{
+		CRDDirectoryPaths:     []string{repoPath("config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+}
+
+// installPolicies creates the admission policies of config/admission-policy
+// under their names in the kustomization (no namePrefix).
+func installPolicies(c client.Client) error {
+	for _, f := range []string{"protect_tier_labels.yaml", "protect_reserved_labels.yaml"} {
+		if err := applyFile(c, repoPath("config", "admission-policy", f)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// namespaceAdminRole may do everything to namespaces a tenant platform
+// typically delegates, including their status and finalize subresources.
+func namespaceAdminRole() *rbacv1.ClusterRole {
+	return &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "namespace-admin"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"namespaces/status", "namespaces/finalize"}, Verbs: []string{"update", "patch"}},
+		},
+	}
+}
+
+// userClient returns a client authenticated as user, bound to clusterRoles
+// (bindings created by admin).
+func userClient(env *envtest.Environment, admin client.Client, user envtest.User, clusterRoles ...string) client.Client {
+	GinkgoHelper()
+	au, err := env.AddUser(user, nil)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(admin.Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: user.Name + "-" + clusterRole},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: user.Name}},
-	})).To(Succeed())
+	for _, role := range clusterRoles {
+		Expect(admin.Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: user.Name + "-" + role},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: user.Name}},
+		})).To(Succeed())
+	}
 	c, err := client.New(au.Config(), client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 	return c
 }
 
 // applyFile creates every object of a multi-document YAML file.
-func applyFile(path string) {
+func applyFile(c client.Client, path string) error {
 	data, err := os.ReadFile(path)
-	Expect(err).NotTo(HaveOccurred())
+	if err != nil {
+		return err
+	}
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for {
 		u := &unstructured.Unstructured{}
 		if err := dec.Decode(&u.Object); err != nil {
 			if errors.Is(err, io.EOF) {
-				return
+				return nil
 			}
-			Expect(err).NotTo(HaveOccurred())
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		if len(u.Object) == 0 {
 			continue
 		}
-		Expect(admin.Create(ctx, u)).To(Succeed(), "create %s %s", u.GetKind(), u.GetName())
+		if err := c.Create(ctx, u); err != nil {
+			return fmt.Errorf("create %s %s: %w", u.GetKind(), u.GetName(), err)
+		}
 	}
 }
