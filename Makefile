@@ -108,7 +108,8 @@ install: manifests kustomize ## Install the CRD into the cluster in KUBECONFIG.
 	$(KUSTOMIZE) build config/crd | kubectl apply --server-side -f -
 
 .PHONY: uninstall
-uninstall: manifests kustomize ## Remove the CRD from the cluster in KUBECONFIG.
+uninstall: manifests kustomize ## Remove the CRD from the cluster in KUBECONFIG (and first the admission policy that takes its profiles as params).
+	kubectl delete --ignore-not-found validatingadmissionpolicybinding,validatingadmissionpolicy tierguard-protect-tier-labels
 	$(KUSTOMIZE) build config/crd | kubectl delete --ignore-not-found -f -
 
 .PHONY: deploy

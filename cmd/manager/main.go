@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -15,11 +16,13 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/admission"
 	"github.com/tierguard/tierguard/internal/controller"
 	"github.com/tierguard/tierguard/internal/metricsauth"
 )
@@ -48,6 +51,7 @@ func main() {
 		syncPeriod           time.Duration
 		pprofAddr            string
 		showVersion          bool
+		admissionPolicies    string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint (:8443 for HTTPS, :8080 for HTTP, 0 to disable).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
@@ -62,6 +66,9 @@ func main() {
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "How often every cached object is reconciled again (a resync makes no writes when nothing changed).")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the pprof endpoint for profiling (empty: off).")
 	flag.BoolVar(&showVersion, "version", false, "Print the version and exit.")
+	flag.StringVar(&admissionPolicies, "admission-policies", "tierguard-protect-tier-labels",
+		"Comma-separated ValidatingAdmissionPolicies (and their bindings of the same name) that take SegmentationProfiles as params: "+
+			"the manager makes the CRD their owner, so deleting the CRD removes them instead of blocking namespace writes (empty: none).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -131,6 +138,17 @@ func main() {
 	if err := r.SetupWithManager(mgr, reconcileConcurrency); err != nil {
 		log.Error(err, "Unable to set up controller")
 		os.Exit(1)
+	}
+	if admissionPolicies != "" {
+		direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+		if err != nil {
+			log.Error(err, "Unable to create a client")
+			os.Exit(1)
+		}
+		if err := mgr.Add(&admission.Adopter{Client: direct, Names: strings.Split(admissionPolicies, ",")}); err != nil {
+			log.Error(err, "Unable to add the admission policy adopter")
+			os.Exit(1)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		log.Error(err, "Unable to set up health check")
