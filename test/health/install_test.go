@@ -2,6 +2,7 @@ package health_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -202,19 +203,30 @@ var _ = Describe("Installing config/default", Ordered, func() {
 		Expect(metrics).To(BeTrue(), "no metrics ingress policy")
 	})
 
-	It("trusts exactly the manager's service account in the admission policy", func() {
+	It("authorizes tier membership by RBAC (the verb assign), naming no account or group", func() {
 		vaps := find(objs, "ValidatingAdmissionPolicy")
-		Expect(vaps).To(HaveLen(1))
-		Expect(vaps[0].GetNamespace()).To(BeEmpty(), "a cluster-scoped object must not carry a namespace")
-		account := fmt.Sprintf("system:serviceaccount:%s:%s", namespace, deployment.Spec.Template.Spec.ServiceAccountName)
-		variables, _, _ := unstructured.NestedSlice(vaps[0].Object, "spec", "variables")
-		var trusted string
-		for _, v := range variables {
-			if m := v.(map[string]any); m["name"] == "trusted" {
-				trusted = m["expression"].(string)
+		Expect(vaps).To(HaveLen(2))
+		names := []string{}
+		for _, vap := range vaps {
+			Expect(vap.GetNamespace()).To(BeEmpty(), "a cluster-scoped object must not carry a namespace")
+			names = append(names, vap.GetName())
+			policy, _, _ := unstructured.NestedString(vap.Object, "spec", "failurePolicy")
+			Expect(policy).To(Equal("Fail"), "%s must fail closed", vap.GetName())
+			data, err := json.Marshal(vap.Object["spec"])
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(data)).To(ContainSubstring(`check('assign')`), "%s does not ask the authorizer", vap.GetName())
+			Expect(string(data)).NotTo(ContainSubstring("system:serviceaccount:"), "%s names an account", vap.GetName())
+			Expect(string(data)).NotTo(ContainSubstring("userInfo.groups"), "%s trusts a group by name", vap.GetName())
+		}
+		Expect(names).To(ConsistOf("tierguard-protect-tier-labels", "tierguard-protect-reserved-labels"))
+		Expect(find(objs, "ValidatingAdmissionPolicyBinding")).To(HaveLen(2))
+
+		var assigner bool
+		for _, r := range find(objs, "ClusterRole") {
+			if r.GetName() == "tierguard-namespace-assigner" {
+				assigner = true
 			}
 		}
-		Expect(trusted).To(ContainSubstring("'"+account+"'"), "the policy does not trust %s", account)
-		Expect(trusted).To(ContainSubstring("'tierguard:break-glass'"))
+		Expect(assigner).To(BeTrue(), "config/default installs the ClusterRole tierguard-namespace-assigner")
 	})
 })
