@@ -2,6 +2,7 @@ package intent
 
 import (
 	"fmt"
+	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -24,6 +25,9 @@ type Intent struct {
 	plan    *render.Plan
 	shared  map[string]bool
 	egress  bool
+	// retained are the namespaces that left every tier and keep what
+	// Tierguard enforced (leavePolicy Retain), with the tier they keep.
+	retained map[string]string
 }
 
 // New reads the shared namespaces off the namespaces' current labels,
@@ -33,10 +37,19 @@ func New(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []ren
 	if err != nil {
 		return nil, err
 	}
-	return &Intent{
+	in := &Intent{
 		profile: profile, plan: plan, shared: shared,
 		egress: profile.Spec.Egress.Isolation == segv1.EgressIsolationTier,
-	}, nil
+	}
+	if len(plan.Retained) > 0 {
+		in.retained = map[string]string{}
+		for _, ns := range namespaces {
+			if _, ok := slices.BinarySearch(plan.Retained, ns.Name); ok {
+				in.retained[ns.Name] = ns.Labels[plan.TierLabelKey]
+			}
+		}
+	}
+	return in, nil
 }
 
 // EgressIsolated reports whether the profile isolates egress.
@@ -45,12 +58,14 @@ func (in *Intent) EgressIsolated() bool { return in.egress }
 // Shared reports whether the profile shares a namespace with every tier.
 func (in *Intent) Shared(ns string) bool { return in.shared[ns] }
 
-// Tier returns a namespace's tier, or "" when the profile does not govern it.
+// Tier returns a namespace's tier, or "" when the profile does not govern
+// it. A namespace retained after leaving every tier keeps the tier it was
+// in: its labels and policy say so until it is released.
 func (in *Intent) Tier(ns string) string {
 	if g := in.plan.Lookup(ns); g != nil {
 		return g.Tier
 	}
-	return ""
+	return in.retained[ns]
 }
 
 // Ports returns the ports on which the profile means pods of one namespace

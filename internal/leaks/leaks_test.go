@@ -187,3 +187,44 @@ func TestFind(t *testing.T) {
 		})
 	}
 }
+
+// TestRetainedNamespaceKeepsItsTier: a namespace that left every tier under
+// leavePolicy Retain keeps its tier label, so the tier's own rules still
+// admit it; a foreign policy that admits the tier by that label opens
+// nothing the profile does not mean, while one admitting everyone still
+// opens a hole from the namespaces outside the tier.
+func TestRetainedNamespaceKeepsItsTier(t *testing.T) {
+	p := testProfile(segv1.EgressIsolationNone)
+	_, namespaces, policies := cluster(t, p)
+	// dev-old left dev (env changed) while keeping Tierguard's labels.
+	namespaces = append(namespaces, render.Namespace{Name: "dev-old", Labels: map[string]string{
+		render.MetadataNameLabel: "dev-old", "env": "gone", render.DefaultTierLabelKey: "dev", render.ProfileLabel: "company"}})
+	raw := make([]render.Namespace, len(namespaces))
+	copy(raw, namespaces)
+	plan, err := render.Compute(render.Input{Profile: p, Namespaces: raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Retained) != 1 || plan.Retained[0] != "dev-old" {
+		t.Fatalf("retained = %v, want [dev-old]", plan.Retained)
+	}
+	fromDev := foreign("dev-a", "from-dev", networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{
+		From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{render.DefaultTierLabelKey: "dev"}}}},
+	}}})
+	if got := Find(p, plan, namespaces, append(policies, fromDev)); len(got) != 0 {
+		t.Errorf("a policy admitting tier dev reports %v; the retained namespace is still of tier dev", got)
+	}
+	got := Find(p, plan, namespaces, append(policies, foreign("dev-a", "allow-all", allowAll)))
+	var sources []string
+	for _, l := range got {
+		sources = append(sources, l.Source())
+	}
+	for _, s := range sources {
+		if s == "namespace dev-old" {
+			t.Errorf("the retained namespace is reported as a source outside dev: %v", got)
+		}
+	}
+	if len(got) == 0 {
+		t.Errorf("allow-all in dev-a opens no hole")
+	}
+}
