@@ -101,11 +101,7 @@ func writeDrift(b *strings.Builder, field fieldFunc, d *segv1.DriftStatus, now t
 	field("Drift", "%d repairs%s", d.Repairs, last)
 	var rows [][]string
 	for _, r := range d.Recent {
-		by := r.Manager
-		if by == "" {
-			by = "(unknown)"
-		}
-		rows = append(rows, []string{age(now, r.Time), r.Namespace, r.Kind + "/" + r.Name, string(r.Change), by})
+		rows = append(rows, []string{age(now, r.Time), r.Namespace, r.Kind + "/" + r.Name, string(r.Change), or(r.Manager, "(unknown)")})
 	}
 	table(b, []string{"AGE", "NAMESPACE", "OBJECT", "CHANGE", "BY"}, rows)
 	more(b, len(d.Recent), d.Repairs)
@@ -126,11 +122,7 @@ func writeMembership(b *strings.Builder, field fieldFunc, m *segv1.MembershipSta
 	field("Membership", "%d changes%s", m.Changes, retained)
 	var rows [][]string
 	for _, c := range m.Recent {
-		by := c.Manager
-		if by == "" {
-			by = "(unknown)"
-		}
-		rows = append(rows, []string{age(now, c.Time), c.Namespace, string(c.Action), orDash(c.From), orDash(c.To), by})
+		rows = append(rows, []string{age(now, c.Time), c.Namespace, string(c.Action), or(c.From, "-"), or(c.To, "-"), or(c.Manager, "(unknown)")})
 	}
 	if len(rows) > 0 {
 		table(b, []string{"AGE", "NAMESPACE", "ACTION", "FROM", "TO", "BY"}, rows)
@@ -138,9 +130,10 @@ func writeMembership(b *strings.Builder, field fieldFunc, m *segv1.MembershipSta
 	}
 }
 
-func orDash(s string) string {
+// or returns s, or instead when s is empty.
+func or(s, instead string) string {
 	if s == "" {
-		return "-"
+		return instead
 	}
 	return s
 }
