@@ -30,7 +30,9 @@ const (
 
 // RBACFiles are the files of config/rbac the manager needs: its
 // ServiceAccount, the generated ClusterRole, the leader election Role, and
-// their bindings. The metrics auth roles are left out: the suite and the
+// their bindings; and the unbound ClusterRole tierguard-namespace-assigner,
+// which people and pipelines are bound to in order to move namespaces
+// between tiers. The metrics auth roles are left out: the suite and the
 // demo serve metrics over plain HTTP on loopback, so the manager gets no
 // permission it does not use.
 var RBACFiles = []string{
@@ -39,6 +41,7 @@ var RBACFiles = []string{
 	"role_binding.yaml",
 	"leader_election_role.yaml",
 	"leader_election_role_binding.yaml",
+	"namespace_assigner_role.yaml",
 }
 
 // ServiceAccountUser is the user name the API server gives a ServiceAccount
