@@ -173,6 +173,7 @@ var _ = Describe("Writes the API server would refuse", func() {
 		Consistently(func() map[string]string { return labelsOf(prod) }, "2s", interval).ShouldNot(HaveKey(f.key),
 			"no namespace is labelled without its policy")
 		Expect(policyGone(prod)()).To(BeTrue())
+		Expect(f.get(f.id).Status.ManagedPolicies).To(BeEquivalentTo(1), "only dev's namespace holds a policy")
 		Eventually(eventReasons(f.id), timeout, interval).Should(ContainElement(segv1.ReasonPolicyRefused))
 
 		By("fixing the profile enforces the tier")

@@ -183,7 +183,7 @@ func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.Segmenta
 		}
 		res := r.write(ctx, profile, o.actions, o.now)
 		o.failed, o.stale, o.repairs = res.failed, res.stale, res.repairs
-		o.managedPolicies = managedAfter(plan, o)
+		o.managedPolicies = managedAfter(plan, o) - refusedWithoutPolicy(profile, plan, o.refused, state.observed)
 		o.membership = membershipChanges(profile, plan, state.observed, o.actions, res, newlyRetained, o.now)
 		r.attributeMembership(ctx, profile, o.membership)
 	}
@@ -198,6 +198,24 @@ func managedAfter(plan *render.Plan, o outcome) int32 {
 	for i, a := range o.actions {
 		if _, failed := o.failed[i]; failed && a.Type == diff.ApplyPolicy {
 			n--
+		}
+	}
+	return n
+}
+
+// refusedWithoutPolicy counts the namespaces of refused tiers that hold no
+// policy of the profile: the pass wrote none there.
+func refusedWithoutPolicy(profile *segv1.SegmentationProfile, plan *render.Plan, refused map[string]refusal, obs diff.Observed) int32 {
+	if len(refused) == 0 {
+		return 0
+	}
+	var n int32
+	for _, g := range plan.Governed {
+		if _, ok := refused[g.Tier]; !ok {
+			continue
+		}
+		if pol := obs.Policies[g.Name]; pol == nil || pol.Labels[render.ProfileLabel] != profile.Name {
+			n++
 		}
 	}
 	return n
