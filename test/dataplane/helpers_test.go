@@ -3,6 +3,7 @@ package dataplane_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -78,27 +79,46 @@ func show(title string, m dataplane.Matrix) {
 	results.addMatrix(title, m)
 }
 
-// applyEngineCheckPolicies puts a deny-all policy of the given type (Ingress
-// or Egress) in every bed namespace, replacing the previous one.
+// engineCheckTypes are the policy types of the engine check's deny-all
+// policies, one policy name per type.
+var engineCheckTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}
+
+func engineCheckName(t networkingv1.PolicyType) string {
+	return engineCheckPolicy + "-" + strings.ToLower(string(t))
+}
+
+// applyEngineCheckPolicies puts a deny-all policy of policyType in every
+// namespace, then removes those of the other type: no namespace is ever
+// without a deny-all while the engine reprograms, so a measurement taken
+// during the swap cannot see a window the test itself opened.
 func applyEngineCheckPolicies(ctx context.Context, policyType networkingv1.PolicyType) {
 	GinkgoHelper()
 	for _, ns := range bedNames() {
 		np := &networkingv1.NetworkPolicy{
-			ObjectMeta: metav1.ObjectMeta{Name: engineCheckPolicy, Namespace: ns},
+			ObjectMeta: metav1.ObjectMeta{Name: engineCheckName(policyType), Namespace: ns},
 			Spec:       networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{policyType}},
 		}
-		err := bed.Client.Delete(ctx, np)
-		Expect(client.IgnoreNotFound(err)).To(Succeed())
-		Expect(bed.Client.Create(ctx, np)).To(Succeed())
+		Expect(client.IgnoreAlreadyExists(bed.Client.Create(ctx, np))).To(Succeed())
+	}
+	for _, t := range engineCheckTypes {
+		if t != policyType {
+			deleteEngineCheckPolicies(ctx, t)
+		}
 	}
 }
 
-// deleteEngineCheckPolicies removes the engine check's policies.
-func deleteEngineCheckPolicies(ctx context.Context) {
+// deleteEngineCheckPolicies removes the engine check's policies of the
+// given types (all when none is given).
+func deleteEngineCheckPolicies(ctx context.Context, types ...networkingv1.PolicyType) {
 	GinkgoHelper()
-	for _, ns := range bedNames() {
-		np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: engineCheckPolicy, Namespace: ns}}
-		Expect(client.IgnoreNotFound(bed.Client.Delete(ctx, np))).To(Succeed())
+	if len(types) == 0 {
+		types = engineCheckTypes
+	}
+	for _, t := range types {
+		for _, ns := range bedNames() {
+			np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: engineCheckName(t), Namespace: ns}}
+			Expect(client.IgnoreNotFound(bed.Client.Delete(ctx, np))).To(Succeed())
+		}
 	}
 }
 
