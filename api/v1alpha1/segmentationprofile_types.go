@@ -187,10 +187,10 @@ const (
 type Assignment string
 
 const (
-	// AssignmentRestricted: only subjects allowed the verb assign on the
+	// AssignmentRestricted means only subjects allowed the verb assign on the
 	// profile may put a namespace into the tier or take it out.
 	AssignmentRestricted Assignment = "Restricted"
-	// AssignmentSelfService: anyone who may label a namespace may move it
+	// AssignmentSelfService means anyone who may label a namespace may move it
 	// into or out of the tier, as long as every tier it leaves or joins is
 	// SelfService.
 	AssignmentSelfService Assignment = "SelfService"

@@ -237,13 +237,13 @@ type MembershipChange struct {
 type MembershipAction string
 
 const (
-	// MembershipJoined: a namespace joined a tier.
+	// MembershipJoined means a namespace joined a tier.
 	MembershipJoined MembershipAction = "Joined"
-	// MembershipLeft: a namespace left every tier and was released.
+	// MembershipLeft means a namespace left every tier and was released.
 	MembershipLeft MembershipAction = "Left"
-	// MembershipMoved: a namespace moved from one tier to another.
+	// MembershipMoved means a namespace moved from one tier to another.
 	MembershipMoved MembershipAction = "Moved"
-	// MembershipRetained: a namespace left every tier and keeps what
+	// MembershipRetained means a namespace left every tier and keeps what
 	// Tierguard last enforced on it.
 	MembershipRetained MembershipAction = "Retained"
 )

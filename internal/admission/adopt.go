@@ -81,7 +81,7 @@ type Adopter struct {
 	Names []string
 }
 
-// NeedLeaderElection: only the leader writes.
+// NeedLeaderElection is true: only the leader writes.
 func (a *Adopter) NeedLeaderElection() bool { return true }
 
 // Start adopts the policies, retrying with backoff until it succeeds or ctx

@@ -334,12 +334,12 @@ func TestCheckerCatchesViolations(t *testing.T) {
 			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
 			{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles"}, Verbs: []string{"bind"}},
 			{NonResourceURLs: []string{"/metrics*"}, Verbs: []string{"get"}},
-			{APIGroups: []string{"segmentation.tierguard.io"}, Resources: []string{"segmentationprofiles"}, Verbs: []string{"asign", "assign"}},
+			{APIGroups: []string{"segmentation.tierguard.io"}, Resources: []string{"segmentationprofiles"}, Verbs: []string{"asign", "assign"}}, //nolint:misspell // a misspelt verb must be refused
 		}}
 	got := strings.Join(checkRules(bad), "\n")
 	for _, want := range []string{"wildcard apiGroup", "wildcard resource", "wildcard verb", "access to secrets",
 		"privilege-escalation verb \"bind\"", "access to RBAC objects", "wildcard non-resource URL", "aggregated into",
-		"unknown verb \"asign\"", "the verb assign aggregated by rbac.authorization.k8s.io/aggregate-to-edit"} {
+		"unknown verb \"asign\"", "the verb assign aggregated by rbac.authorization.k8s.io/aggregate-to-edit"} { //nolint:misspell // the misspelt verb above
 		if !strings.Contains(got, want) {
 			t.Errorf("checkRules missed %q; reported:\n%s", want, got)
 		}

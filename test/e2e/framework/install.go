@@ -207,7 +207,7 @@ func waitAdmissionPolicy(ctx context.Context, k Kubectl) error {
 			return nil // refused by the policy, naming the label
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the admission policy does not refuse a forged tier label after 30s: %q, %v", out, err)
+			return fmt.Errorf("the admission policy does not refuse a forged tier label after 30s: %q: %w", out, err)
 		}
 		select {
 		case <-ctx.Done():
