@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	. "github.com/onsi/gomega/gstruct"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -282,5 +283,32 @@ var _ = Describe("Two profiles", func() {
 			return n
 		}, "2s", interval).Should(Equal(len(names)))
 		Expect(younger.get(younger.id).Status.Membership.Changes).To(BeNumerically(">=", len(names)))
+	})
+})
+
+var _ = Describe("A namespace retained after leaving", func() {
+	var f *fixture
+	BeforeEach(func() { f = newFixture() })
+	AfterEach(func() { f.cleanup() })
+
+	It("is released when someone allowed to assign removes its tier label", func() {
+		dev := f.envNamespace("dev-a", "dev")
+		f.create(f.profile())
+		f.waitEnforced(f.id)
+
+		patchLabels(dev, map[string]any{"env": "none"}, "kubectl-label")
+		Eventually(func() []string { return f.get(f.id).Status.Membership.Retained }, timeout, interval).Should(Equal([]string{dev}))
+		Consistently(tierOf(dev), "1s", interval).Should(Equal("dev"), "retained: the policy stays")
+		Expect(labelsOf(dev)).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce", "baseline"))
+
+		// The admission policies let only assigners do this; the controller
+		// suite runs without them, as an administrator.
+		patchLabels(dev, map[string]any{f.key: nil}, "kubectl-label")
+		Eventually(policyGone(dev), timeout, interval).Should(BeTrue())
+		Eventually(func() map[string]string { return labelsOf(dev) }, timeout, interval).ShouldNot(HaveKey(render.ProfileLabel))
+		Expect(labelsOf(dev)).NotTo(HaveKey("pod-security.kubernetes.io/enforce"))
+		Eventually(func() int32 { return f.get(f.id).Status.Membership.RetainedCount }, timeout, interval).Should(BeZero())
+		Expect(f.get(f.id).Status.Membership.Recent[0]).To(MatchFields(IgnoreExtras, Fields{
+			"Namespace": Equal(dev), "Action": Equal(segv1.MembershipLeft)}))
 	})
 })
