@@ -19,14 +19,16 @@ import (
 )
 
 const (
-	tierKey      = "segmentation.tierguard.io/tier"
-	profileKey   = "segmentation.tierguard.io/profile"
-	sharedKey    = "segmentation.tierguard.io/shared"
-	psaKey       = "pod-security.kubernetes.io/enforce"
-	otherTierKey = "example.com/env-tier"
-	stageTierKey = "example.com/stage-tier"
-	quotaKey     = "example.com/quota"
-	bigTierKey   = "big.example.com/tier"
+	tierKey = "segmentation.tierguard.io/tier"
+	// reservedPrefix starts every label protect-reserved-labels guards.
+	reservedPrefix = "segmentation.tierguard.io/"
+	profileKey     = "segmentation.tierguard.io/profile"
+	sharedKey      = "segmentation.tierguard.io/shared"
+	psaKey         = "pod-security.kubernetes.io/enforce"
+	otherTierKey   = "example.com/env-tier"
+	stageTierKey   = "example.com/stage-tier"
+	quotaKey       = "example.com/quota"
+	bigTierKey     = "big.example.com/tier"
 )
 
 // listedUsers are the users who each create the namespaces a profile lists
