@@ -28,7 +28,19 @@ var _ = Describe("kube-apiserver and etcd restarts", func() {
 		}
 
 		By("restarting kube-apiserver")
-		faults.during(func() { Expect(cp.RestartAPIServer(ctx)).To(Succeed()) })
+		faults.during(func() {
+			Expect(cp.RestartAPIServer(ctx)).To(Succeed())
+			// tierguard-protect-tier-labels fails closed: until the new API
+			// server has discovered the CRD its params come from (it
+			// rediscovers every 30 s), it refuses every namespace write,
+			// Tierguard's and an administrator's alike.
+			began := time.Now()
+			Eventually(func(ctx context.Context) error {
+				_, err := kubectl.Run(ctx, "label", "namespace", f.ns("other"), "e2e.tierguard.io/after-restart="+time.Now().Format("150405.000000"), "--overwrite")
+				return err
+			}).WithContext(ctx).WithTimeout(45 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+			GinkgoWriter.Printf("Namespace writes admitted %s after the API server restarted\n", time.Since(began).Round(time.Millisecond))
+		})
 		tamperAndCreate(ctx, "dev-a", "test-a", nsSpec{"dev-c", "dev"})
 		f.expectConverged(ctx, time.Minute)
 		Eventually(f.repairs).WithContext(ctx).WithTimeout(timeout).Should(BeEquivalentTo(2))
