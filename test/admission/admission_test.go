@@ -64,6 +64,7 @@ type createAttempt struct {
 var createAttempts = []createAttempt{
 	{"create a namespace a tier lists by name", func(u string) string { return "sandbox-" + u }, nil, "name sandbox-"},
 	{"create a namespace sharedNamespaces lists by name", func(u string) string { return "ingress-" + u }, nil, "name ingress-"},
+	{"create a namespace egress.dnsTargets names, which every tier may reach", func(u string) string { return "dns-" + u }, nil, "name dns-"},
 	{"create a namespace that joins prod by carrying env: prod", func(string) string { return nsName() }, map[string]string{"env": "prod"}, "label env "},
 	{"create a namespace with forged tier and profile labels", func(string) string { return nsName() },
 		map[string]string{tierKey: "prod", profileKey: "company"}, "label " + reservedPrefix},

@@ -13,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
@@ -77,8 +79,19 @@ func companyProfile() *segv1.SegmentationProfile {
 					NamespaceLabels: map[string]segv1.LabelValue{psaKey: "restricted"}},
 			},
 			SharedNamespaces: &segv1.NamespaceSet{Names: listed("ingress"), Selector: selectLabels(sharedKey, "true")},
+			Egress:           segv1.Egress{Isolation: segv1.EgressIsolationTier, DNSTargets: dnsTargets(listed("dns"))},
 		},
 	}
+}
+
+// dnsTargets are DNS targets in the named namespaces, on UDP 53.
+func dnsTargets(names []segv1.NamespaceName) []segv1.DNSTarget {
+	out := make([]segv1.DNSTarget, 0, len(names))
+	for _, n := range names {
+		out = append(out, segv1.DNSTarget{Namespace: ptr.To(n),
+			Ports: []segv1.NetworkPolicyPort{{Protocol: "UDP", Port: ptr.To(intstr.FromInt32(53))}}})
+	}
+	return out
 }
 
 // selfServeProfile has a SelfService tier dev (stage In [dev, sandbox] and
