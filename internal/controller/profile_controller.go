@@ -82,10 +82,13 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if !profile.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, profile)
 	}
-	// The finalizer goes on before anything is written, so a profile
-	// deleted mid-pass is always cleaned up.
-	if err := r.setFinalizer(ctx, profile, r.wantsFinalizer(profile)); err != nil {
-		return ctrl.Result{}, err
+	// Under Delete the finalizer goes on before anything is written, so a
+	// profile deleted mid-pass is always cleaned up; under Retain only
+	// retainWithoutFinalizer adds or removes it.
+	if render.DeletionPolicy(profile) == segv1.DeletionPolicyDelete {
+		if err := r.setFinalizer(ctx, profile, true); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
 	o, err := r.enforce(ctx, profile)
@@ -120,13 +123,6 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 // staleRequeue is how soon a pass whose guarded writes met changed objects
 // is repeated.
 const staleRequeue = 200 * time.Millisecond
-
-// wantsFinalizer: deletionPolicy Delete needs the finalizer to clean up;
-// Retain keeps it while policies may still carry the profile's owner
-// reference (retainWithoutFinalizer removes it once none does).
-func (r *ProfileReconciler) wantsFinalizer(profile *segv1.SegmentationProfile) bool {
-	return render.DeletionPolicy(profile) == segv1.DeletionPolicyDelete || controllerutil.ContainsFinalizer(profile, Finalizer)
-}
 
 // retainWithoutFinalizer, under deletionPolicy Retain, removes the
 // profile's owner reference from every policy, in Enforce and Audit mode

@@ -2,12 +2,9 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
@@ -49,23 +46,14 @@ func (r *ProfileReconciler) releaseOwnership(ctx context.Context, profile *segv1
 		if idx < 0 {
 			continue
 		}
-		ops := []map[string]any{
-			{"op": "test", "path": "/metadata/resourceVersion", "value": pol.ResourceVersion},
+		patched, err := r.patchAtVersion(ctx, pol, []map[string]any{
 			{"op": "remove", "path": fmt.Sprintf("/metadata/ownerReferences/%d", idx)},
-		}
-		data, err := json.Marshal(ops)
+		})
 		if err != nil {
 			return 0, err
 		}
-		err = r.Client.Patch(ctx, pol, client.RawPatch(types.JSONPatchType, data), client.FieldOwner(FieldManager))
-		switch {
-		case err == nil:
-			r.echoes.wrote(policyKind, pol.Namespace, pol.Name, pol.ResourceVersion)
-		case apierrors.IsNotFound(err):
-		case apierrors.IsInvalid(err) || apierrors.IsConflict(err):
-			left++ // changed meanwhile: looked at again on the next pass
-		default:
-			return 0, fmt.Errorf("remove owner reference of policy %s/%s: %w", pol.Namespace, pol.Name, err)
+		if !patched {
+			left++ // changed (or gone) meanwhile: looked at again on the next pass
 		}
 	}
 	return left, nil

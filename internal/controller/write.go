@@ -214,7 +214,7 @@ func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, nsUID t
 // would stay, and the policy would never match its plan again. A JSON patch,
 // guarded by the resourceVersion just written, removes them.
 func (r *ProfileReconciler) removeStrayFields(ctx context.Context, live, planned *networkingv1.NetworkPolicy) error {
-	ops := []map[string]any{{"op": "test", "path": "/metadata/resourceVersion", "value": live.ResourceVersion}}
+	var ops []map[string]any
 	if len(planned.Spec.Ingress) == 0 && len(live.Spec.Ingress) > 0 {
 		ops = append(ops, map[string]any{"op": "remove", "path": "/spec/ingress"})
 	}
@@ -228,21 +228,33 @@ func (r *ProfileReconciler) removeStrayFields(ctx context.Context, live, planned
 			ops = append(ops, map[string]any{"op": "remove", "path": fmt.Sprintf("/metadata/ownerReferences/%d", i)})
 		}
 	}
-	if len(ops) == 1 {
+	if len(ops) == 0 {
 		return nil // nothing an apply leaves behind; the next pass looks again
 	}
-	data, err := json.Marshal(ops)
+	_, err := r.patchAtVersion(ctx, live, ops)
+	return err
+}
+
+// patchAtVersion applies JSON patch operations to a policy only if it is
+// still at the resourceVersion it carries (a test operation first). It
+// returns false, and no error, when the policy changed or went meanwhile:
+// its event starts a new pass.
+func (r *ProfileReconciler) patchAtVersion(ctx context.Context, pol *networkingv1.NetworkPolicy, ops []map[string]any) (bool, error) {
+	guarded := append([]map[string]any{{"op": "test", "path": "/metadata/resourceVersion", "value": pol.ResourceVersion}}, ops...)
+	data, err := json.Marshal(guarded)
 	if err != nil {
-		return fmt.Errorf("encode patch of policy %s/%s: %w", live.Namespace, live.Name, err)
+		return false, fmt.Errorf("encode patch of policy %s/%s: %w", pol.Namespace, pol.Name, err)
 	}
-	if err := r.Client.Patch(ctx, live, client.RawPatch(types.JSONPatchType, data), client.FieldOwner(FieldManager)); err != nil {
-		if apierrors.IsInvalid(err) || apierrors.IsConflict(err) {
-			return nil // changed meanwhile (the test failed); its event starts a new pass
-		}
-		return fmt.Errorf("remove stray fields of policy %s/%s: %w", live.Namespace, live.Name, err)
+	err = r.Client.Patch(ctx, pol, client.RawPatch(types.JSONPatchType, data), client.FieldOwner(FieldManager))
+	switch {
+	case err == nil:
+		r.echoes.wrote(policyKind, pol.Namespace, pol.Name, pol.ResourceVersion)
+		return true, nil
+	case apierrors.IsInvalid(err) || apierrors.IsConflict(err) || apierrors.IsNotFound(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("patch policy %s/%s: %w", pol.Namespace, pol.Name, err)
 	}
-	r.echoes.wrote(policyKind, live.Namespace, live.Name, live.ResourceVersion)
-	return nil
 }
 
 // confirmDrift re-reads a drifted object from the API server, uncached,
