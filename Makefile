@@ -3,13 +3,18 @@ IMG ?= ghcr.io/tierguard/tierguard:latest
 
 # Kubernetes version of the test control plane built from source (hack/envtest).
 ENVTEST_K8S_VERSION ?= 1.37.2
-ENVTEST_ASSETS_DIR ?= $(HOME)/.local/share/kubebuilder-envtest/k8s/$(ENVTEST_K8S_VERSION)-linux-amd64
+# The platform of the machine running the tests, as setup-envtest names it.
+GOOS_GOARCH := $(shell go env GOOS)-$(shell go env GOARCH)
+ENVTEST_ASSETS_DIR ?= $(HOME)/.local/share/kubebuilder-envtest/k8s/$(ENVTEST_K8S_VERSION)-$(GOOS_GOARCH)
 
 # kube-router, the dataplane suite's NetworkPolicy engine, is built outside the
 # repository (test/dataplane/kuberouter is its own module) and reused.
 KUBE_ROUTER_BIN ?= $(HOME)/.cache/tierguard/kube-router-v2.1.0/kube-router
 
 GOBIN_DIR := $(shell pwd)/bin
+
+# CONTAINER_TOOL builds and pushes images (docker or podman).
+CONTAINER_TOOL ?= docker
 GO ?= go
 
 SHELL = /usr/bin/env bash -o pipefail
@@ -100,6 +105,15 @@ build: manifests generate fmt vet ## Build the manager and the kubectl plugin in
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager against the cluster in KUBECONFIG.
 	$(GO) run ./cmd/manager --leader-elect=false
+
+.PHONY: docker-build
+docker-build: ## Build the manager's image IMG from the Dockerfile (needs a docker or podman daemon: CONTAINER_TOOL).
+	$(CONTAINER_TOOL) build --build-arg VERSION=$$(git describe --tags --always --dirty 2>/dev/null || echo dev) \
+		--build-arg COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the manager's image IMG.
+	$(CONTAINER_TOOL) push $(IMG)
 
 ##@ Deployment
 

@@ -8,7 +8,7 @@ set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 here=$(cd "$(dirname "$0")" && pwd)
-dest=${ENVTEST_ASSETS_DIR:-$HOME/.local/share/kubebuilder-envtest/k8s/${K8S_VERSION}-linux-amd64}
+dest=${ENVTEST_ASSETS_DIR:-$HOME/.local/share/kubebuilder-envtest/k8s/${K8S_VERSION}-$(go env GOOS)-$(go env GOARCH)}
 mkdir -p "$dest"
 
 build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
