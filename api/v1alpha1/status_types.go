@@ -4,9 +4,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Condition types of a SegmentationProfile. Ready, Drifted and Conflict are
-// always present; Reconciling and Stalled only while they are true (kstatus
-// conventions).
+// Condition types of a SegmentationProfile. Ready, Drifted, Conflict and
+// IsolationVerified are always present; Reconciling and Stalled only while
+// they are true (kstatus conventions).
 const (
 	// ConditionReady is True when every governed namespace matches the plan
 	// (Enforce) or the plan was computed and reported (Audit).
@@ -16,8 +16,9 @@ const (
 	ConditionDrifted = "Drifted"
 	// ConditionConflict is True while namespaces are claimed twice.
 	ConditionConflict = "Conflict"
-	// ConditionReconciling is present, and True, while Tierguard works towards
-	// the plan.
+	// ConditionReconciling is present, and True, only while a pass ended with
+	// work left that Tierguard retries by itself: writes that failed, or a
+	// read of the cluster that failed.
 	ConditionReconciling = "Reconciling"
 	// ConditionIsolationVerified is True when no NetworkPolicy in a governed
 	// namespace allows traffic the profile forbids, False when one does, and
@@ -34,8 +35,6 @@ const (
 	ReasonEnforced = "Enforced"
 	// ReasonAudited: Audit mode; the plan was computed and reported.
 	ReasonAudited = "Audited"
-	// ReasonProgressing: writes towards the plan are under way.
-	ReasonProgressing = "Progressing"
 	// ReasonApplyFailed: the API server refused or failed a write.
 	ReasonApplyFailed = "ApplyFailed"
 	// ReasonConflict: namespaces are claimed twice, or the profile cannot be
@@ -58,9 +57,6 @@ const (
 	// ReasonEvaluating: isolation cannot be verified until Tierguard's
 	// policies are in place.
 	ReasonEvaluating = "Evaluating"
-	// ReasonDeleting: the profile is being deleted and Tierguard is removing
-	// what it wrote.
-	ReasonDeleting = "Deleting"
 	// ReasonPolicyRefused: the API server refused a tier's rendered
 	// NetworkPolicy (server-side dry run), so none of the tier's namespaces
 	// were labelled or given a policy.
@@ -68,6 +64,14 @@ const (
 	// ReasonMembershipChanged: the event of a namespace joining, leaving or
 	// moving between tiers.
 	ReasonMembershipChanged = "MembershipChanged"
+	// ReasonReadFailed: the cluster could not be read (Ready), or the
+	// foreign NetworkPolicies of the governed namespaces could not be listed
+	// (IsolationVerified); Tierguard retries.
+	ReasonReadFailed = "ReadFailed"
+	// ReasonPlanFailed: no plan can be computed from the profile (a selector
+	// the API server accepted but Kubernetes cannot parse); a person must
+	// change the profile.
+	ReasonPlanFailed = "PlanFailed"
 )
 
 // ConflictReason says why a namespace is claimed twice.
@@ -85,6 +89,17 @@ const (
 	// ConflictTierLabelKeyInUse: an older profile uses the same tierLabelKey;
 	// this profile governs nothing.
 	ConflictTierLabelKeyInUse ConflictReason = "TierLabelKeyInUse"
+)
+
+// ObjectKind is the kind of an object Tierguard writes.
+// +kubebuilder:validation:Enum=Namespace;NetworkPolicy
+type ObjectKind string
+
+const (
+	// KindNamespace: a namespace's labels.
+	KindNamespace ObjectKind = "Namespace"
+	// KindNetworkPolicy: a managed NetworkPolicy.
+	KindNetworkPolicy ObjectKind = "NetworkPolicy"
 )
 
 // DriftChange is what happened to an enforced object.
@@ -108,8 +123,8 @@ type SegmentationProfileStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, Drifted and Conflict always; Reconciling and Stalled
-	// only while true.
+	// conditions: Ready, Drifted, Conflict and IsolationVerified always;
+	// Reconciling and Stalled only while true.
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
@@ -290,9 +305,8 @@ type DriftRecord struct {
 	// +required
 	Namespace string `json:"namespace"`
 	// kind is Namespace or NetworkPolicy.
-	// +kubebuilder:validation:MaxLength=64
 	// +required
-	Kind string `json:"kind"`
+	Kind ObjectKind `json:"kind"`
 	// name is the object's name.
 	// +kubebuilder:validation:MaxLength=253
 	// +required

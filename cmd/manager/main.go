@@ -25,6 +25,7 @@ import (
 	"github.com/tierguard/tierguard/internal/admission"
 	"github.com/tierguard/tierguard/internal/controller"
 	"github.com/tierguard/tierguard/internal/metricsauth"
+	"github.com/tierguard/tierguard/internal/watchcache"
 )
 
 // defaultGCPercent is the manager's GOGC unless the environment sets one.
@@ -110,7 +111,7 @@ func main() {
 
 	cfg := ctrl.GetConfigOrDie()
 	cfg.QPS, cfg.Burst = float32(qps), burst
-	cacheOpts := controller.CacheOptions()
+	cacheOpts := watchcache.CacheOptions()
 	cacheOpts.SyncPeriod = &syncPeriod
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,

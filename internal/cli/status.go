@@ -101,7 +101,7 @@ func writeDrift(b *strings.Builder, field fieldFunc, d *segv1.DriftStatus, now t
 	field("Drift", "%d repairs%s", d.Repairs, last)
 	var rows [][]string
 	for _, r := range d.Recent {
-		rows = append(rows, []string{age(now, r.Time), r.Namespace, r.Kind + "/" + r.Name, string(r.Change), or(r.Manager, "(unknown)")})
+		rows = append(rows, []string{age(now, r.Time), r.Namespace, string(r.Kind) + "/" + r.Name, string(r.Change), or(r.Manager, "(unknown)")})
 	}
 	table(b, []string{"AGE", "NAMESPACE", "OBJECT", "CHANGE", "BY"}, rows)
 	more(b, len(d.Recent), d.Repairs)

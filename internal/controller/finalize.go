@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
@@ -32,46 +33,29 @@ func (r *ProfileReconciler) finalize(ctx context.Context, profile *segv1.Segment
 		if left > 0 {
 			return fmt.Errorf("retain policies of profile %s: %d owner reference(s) changed meanwhile, retrying", profile.Name, left)
 		}
-		return r.removeFinalizer(ctx, profile)
+		return r.setFinalizer(ctx, profile, false)
 	}
-	actions, err := r.cleanupActions(ctx, profile)
+	// The cleanup's actions: the deletes and label releases that remove
+	// everything the profile wrote.
+	state, err := r.observe(ctx, profile, r.memory.Profile(profile.Name))
 	if err != nil {
 		return err
 	}
-	res := r.write(ctx, profile, actions, metav1.NewTime(r.now()))
-	if len(res.failed) > 0 {
-		errs := make([]error, 0, len(res.failed))
-		for _, err := range res.failed {
+	empty := &render.Plan{Profile: profile.Name, TierLabelKey: render.TierLabelKey(profile)}
+	res := r.write(ctx, r.memory.Profile(profile.Name), &state, diff.Compute(empty, state.observed), metav1.NewTime(time.Now()))
+	if len(res.errs) > 0 {
+		errs := make([]error, 0, len(res.errs))
+		for _, err := range res.errs {
 			errs = append(errs, err)
 		}
-		r.Recorder.Eventf(profile, nil, "Warning", segv1.ReasonApplyFailed, "Cleanup",
-			"Cleanup of profile %s failed, retrying: %v", profile.Name, errors.Join(errs...))
-		return fmt.Errorf("clean up profile %s: %w", profile.Name, errors.Join(errs...))
+		err := fmt.Errorf("clean up profile %s: %w", profile.Name, errors.Join(errs...))
+		r.Recorder.Eventf(profile, nil, corev1.EventTypeWarning, segv1.ReasonApplyFailed, "Cleanup", "%s, retrying", err.Error())
+		return err
 	}
-	if len(res.stale) > 0 {
+	if n := res.count(writeStale); n > 0 {
 		// Objects changed since the cache showed them (another profile may
 		// have taken a namespace over): look again before letting go.
-		return fmt.Errorf("clean up profile %s: %d object(s) changed since observed, retrying", profile.Name, len(res.stale))
+		return fmt.Errorf("clean up profile %s: %d object(s) changed since observed, retrying", profile.Name, n)
 	}
-	return r.removeFinalizer(ctx, profile)
-}
-
-func (r *ProfileReconciler) removeFinalizer(ctx context.Context, profile *segv1.SegmentationProfile) error {
-	before := profile.DeepCopy()
-	controllerutil.RemoveFinalizer(profile, Finalizer)
-	if err := r.Client.Patch(ctx, profile, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("remove finalizer of profile %s: %w", profile.Name, err)
-	}
-	return nil
-}
-
-// cleanupActions returns the deletes and label releases that remove
-// everything the profile wrote.
-func (r *ProfileReconciler) cleanupActions(ctx context.Context, profile *segv1.SegmentationProfile) ([]diff.Action, error) {
-	state, err := r.observe(ctx, profile)
-	if err != nil {
-		return nil, err
-	}
-	empty := &render.Plan{Profile: profile.Name, TierLabelKey: render.TierLabelKey(profile)}
-	return diff.Compute(empty, state.observed), nil
+	return r.setFinalizer(ctx, profile, false)
 }

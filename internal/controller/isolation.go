@@ -2,8 +2,10 @@ package controller
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -13,29 +15,59 @@ import (
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/leaks"
+	"github.com/tierguard/tierguard/internal/memory"
 	"github.com/tierguard/tierguard/internal/render"
+	"github.com/tierguard/tierguard/internal/watchcache"
 )
 
-// leakMemo is the last leak analysis of a profile and what it was made of,
-// so that passes which change none of its inputs do not repeat it.
-type leakMemo struct {
-	key   string
+// isolationResult is what a pass learnt of the profile's isolation.
+type isolationResult struct {
+	// known is set when the analysis ran; leaks are then the holes found.
+	known bool
 	leaks []leaks.Leak
+	// err is why the foreign policies could not be listed.
+	err error
+	// listing is set while another pass lists the foreign policies of some
+	// of the governed namespaces: the pass is repeated shortly.
+	listing bool
 }
 
 // verifyIsolation finds holes once Tierguard's own policies are in place:
 // before that, the cluster does not yet show the intent, and the result is
-// unknown.
-func (r *ProfileReconciler) verifyIsolation(profile *segv1.SegmentationProfile, state observation, o *outcome) {
-	audit := render.Mode(profile) == segv1.ModeAudit
-	if len(o.failed) > 0 || (audit && len(o.actions) > 0) {
-		return
+// unknown. The foreign policies are those of the namespaces the plan
+// governs, which the store starts keeping now.
+func (r *ProfileReconciler) verifyIsolation(ctx context.Context, profile *segv1.SegmentationProfile, mem *memory.Profile,
+	state *observation, o outcome) isolationResult {
+	if r.foreign == nil {
+		return isolationResult{err: errors.New("the controller was not set up to watch foreign policies")}
 	}
-	o.isolationKnown = true
-	foreign := slices.Clone(state.foreign)
+	names := make([]string, len(o.plan.Governed))
+	for i := range o.plan.Governed {
+		names[i] = o.plan.Governed[i].Name
+	}
+	listed, err := r.foreign.Govern(ctx, profile.Name, names)
+	switch {
+	case errors.Is(err, watchcache.ErrListing):
+		return isolationResult{listing: true}
+	case err != nil:
+		return isolationResult{err: err}
+	}
+	return analyzeIsolation(profile, mem, state, o, listed)
+}
+
+// analyzeIsolation runs the leak analysis (internal/leaks) over the plan and
+// the foreign policies, or answers from memory when none of its inputs
+// changed since the last one.
+func analyzeIsolation(profile *segv1.SegmentationProfile, mem *memory.Profile, state *observation, o outcome,
+	foreign []networkingv1.NetworkPolicy) isolationResult {
+	audit := render.Mode(profile) == segv1.ModeAudit
+	if o.writes.count(writeFailed) > 0 || (audit && len(o.actions) > 0) {
+		return isolationResult{}
+	}
+	foreign = slices.Clip(foreign) // appends below copy: the caller's slice stays as it is
 	for _, p := range state.policies {
 		// Labelled as Tierguard's but not its policy: foreign all the same.
-		if o.plan.Lookup(p.Namespace) != nil && !isManagedPolicy(&p) {
+		if o.plan.Lookup(p.Namespace) != nil && !render.IsManagedPolicy(&p) {
 			foreign = append(foreign, p)
 		}
 	}
@@ -43,13 +75,12 @@ func (r *ProfileReconciler) verifyIsolation(profile *segv1.SegmentationProfile, 
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
 	if len(foreign) == 0 {
-		r.leakMemos.Delete(profile.Name)
-		return
+		mem.RememberLeaks("", nil)
+		return isolationResult{known: true}
 	}
 	key := leakKey(o.plan, state, foreign)
-	if m, ok := r.leakMemos.Load(profile.Name); ok && m.(leakMemo).key == key {
-		o.leaks = m.(leakMemo).leaks
-		return
+	if found, ok := mem.Leaks(key); ok {
+		return isolationResult{known: true, leaks: found}
 	}
 	// Once the pass's writes are done, the governed namespaces carry the
 	// planned labels and policies.
@@ -64,12 +95,9 @@ func (r *ProfileReconciler) verifyIsolation(profile *segv1.SegmentationProfile, 
 	for _, g := range o.plan.Governed {
 		policies = append(policies, *g.Policy)
 	}
-	o.leaks = leaks.Find(profile, o.plan, namespaces, policies)
-	r.leakMemos.Store(profile.Name, leakMemo{key: key, leaks: o.leaks})
-}
-
-func isManagedPolicy(p *networkingv1.NetworkPolicy) bool {
-	return p.Name == render.PolicyName && p.Labels[render.ManagedByLabel] == render.ManagedByValue
+	found := leaks.Find(profile, o.plan, namespaces, policies)
+	mem.RememberLeaks(key, found)
+	return isolationResult{known: true, leaks: found}
 }
 
 // leakKey identifies the inputs of a leak analysis: the plan, every
@@ -77,7 +105,7 @@ func isManagedPolicy(p *networkingv1.NetworkPolicy) bool {
 // gives a new version) and every foreign policy at its version. Versions
 // are the API server's, so no label a user writes can make two inputs hash
 // alike, and no namespace's labels need sorting on every pass.
-func leakKey(plan *render.Plan, state observation, foreign []networkingv1.NetworkPolicy) string {
+func leakKey(plan *render.Plan, state *observation, foreign []networkingv1.NetworkPolicy) string {
 	h := sha256.New()
 	for _, g := range plan.Governed {
 		_, _ = io.WriteString(h, g.Name+"\x00"+g.Hash+"\x00")

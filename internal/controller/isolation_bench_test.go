@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/memory"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
@@ -22,13 +23,16 @@ func BenchmarkVerifyIsolation(b *testing.B) {
 			{Name: "prod", Namespaces: segv1.NamespaceSet{Selector: &segv1.LabelSelector{MatchLabels: map[string]segv1.LabelValue{"env": "prod"}}}},
 		},
 	}}
-	var state observation
+	var (
+		state   observation
+		foreign []networkingv1.NetworkPolicy
+	)
 	state.input = render.Input{Profile: p}
 	for i := range n {
 		name, env := fmt.Sprintf("ns-%05d", i), []string{"dev", "prod"}[i%2]
 		state.input.Namespaces = append(state.input.Namespaces, render.Namespace{Name: name,
 			Labels: map[string]string{"env": env, "kubernetes.io/metadata.name": name, render.ProfileLabel: "company", "segmentation.tierguard.io/tier": env}})
-		state.foreign = append(state.foreign, networkingv1.NetworkPolicy{
+		foreign = append(foreign, networkingv1.NetworkPolicy{
 			ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "app", ResourceVersion: "7"},
 			Spec: networkingv1.NetworkPolicySpec{
 				PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
@@ -44,20 +48,16 @@ func BenchmarkVerifyIsolation(b *testing.B) {
 	b.Run("analysis", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			r := &ProfileReconciler{}
-			o := outcome{plan: plan}
-			r.verifyIsolation(p, state, &o)
+			analyzeIsolation(p, &memory.Profile{}, &state, outcome{plan: plan}, foreign)
 		}
 	})
 	b.Run("remembered", func(b *testing.B) {
-		r := &ProfileReconciler{}
-		o := outcome{plan: plan}
-		r.verifyIsolation(p, state, &o)
+		mem := &memory.Profile{}
+		analyzeIsolation(p, mem, &state, outcome{plan: plan}, foreign)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for b.Loop() {
-			o := outcome{plan: plan}
-			r.verifyIsolation(p, state, &o)
+			analyzeIsolation(p, mem, &state, outcome{plan: plan}, foreign)
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,6 +12,7 @@ import (
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/diff"
+	"github.com/tierguard/tierguard/internal/drift"
 	"github.com/tierguard/tierguard/internal/metrics"
 	"github.com/tierguard/tierguard/internal/render"
 )
@@ -26,42 +26,6 @@ const (
 	maxRetainedListed   = 20
 	maxRecentMembership = 10
 )
-
-// retainedMemory remembers, per profile, the namespaces already known as
-// retained after leaving, so each departure is recorded once. The first
-// pass of a process only learns them: they left under a previous process,
-// which recorded it.
-type retainedMemory struct {
-	mu   sync.Mutex
-	sets map[string]map[string]bool
-}
-
-// newlyRetained returns the namespaces of retained not seen retained by
-// earlier passes, and remembers retained as the profile's set.
-func (m *retainedMemory) newlyRetained(profile string, retained []string) []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.sets == nil {
-		m.sets = map[string]map[string]bool{}
-	}
-	prev, known := m.sets[profile]
-	next := make(map[string]bool, len(retained))
-	var out []string
-	for _, ns := range retained {
-		next[ns] = true
-		if known && !prev[ns] {
-			out = append(out, ns)
-		}
-	}
-	m.sets[profile] = next
-	return out
-}
-
-func (m *retainedMemory) forget(profile string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.sets, profile)
-}
 
 // membershipChanges returns the tier changes the pass made: namespaces
 // whose labels it applied for another tier (joined or moved; repairs of
@@ -120,26 +84,8 @@ func (r *ProfileReconciler) attributeMembership(ctx context.Context, profile *se
 		if err := r.APIReader.Get(ctx, client.ObjectKey{Name: changes[i].Namespace}, ns); err != nil {
 			continue
 		}
-		changes[i].Manager = ownerOf(ns.ManagedFields, labelPaths(keys))
+		changes[i].Manager = drift.LabelWriter(FieldManager, ns.ManagedFields, keys)
 	}
-}
-
-// ownerOf returns the field manager other than Tierguard that wrote one of
-// the fields most recently, or "".
-func ownerOf(entries []metav1.ManagedFieldsEntry, fields [][]string) string {
-	var (
-		name string
-		at   metav1.Time
-	)
-	for _, e := range entries {
-		if e.Manager == FieldManager || e.Time == nil || !ownsAny(e, fields) {
-			continue
-		}
-		if name == "" || !e.Time.Before(&at) {
-			name, at = e.Manager, *e.Time
-		}
-	}
-	return name
 }
 
 // selectorKeys are the label keys the profile's tier and shared selectors
@@ -179,12 +125,12 @@ func (r *ProfileReconciler) announceMembership(profile *segv1.SegmentationProfil
 		for _, c := range changes[:maxMessageItems] {
 			items = append(items, membershipSummary(c))
 		}
-		r.Recorder.Eventf(profile, nil, "Normal", segv1.ReasonMembershipChanged, "Assign",
+		r.Recorder.Eventf(profile, nil, corev1.EventTypeNormal, segv1.ReasonMembershipChanged, "Assign",
 			"%d namespaces changed tiers: %s; and %d more", len(changes), strings.Join(items, "; "), len(changes)-maxMessageItems)
 		return
 	}
 	for _, c := range changes {
-		r.Recorder.Eventf(profile, nil, "Normal", segv1.ReasonMembershipChanged, "Assign", "%s", membershipSummary(c))
+		r.Recorder.Eventf(profile, nil, corev1.EventTypeNormal, segv1.ReasonMembershipChanged, "Assign", "%s", membershipSummary(c))
 	}
 }
 

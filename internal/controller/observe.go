@@ -7,10 +7,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/diff"
+	"github.com/tierguard/tierguard/internal/memory"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
@@ -20,7 +22,7 @@ type observation struct {
 	observed diff.Observed
 	// uids are the namespaces' UIDs, so applies never create a namespace
 	// that was deleted meanwhile.
-	uids map[string]string
+	uids map[string]types.UID
 	// versions are the namespaces' resourceVersions: any change to one's
 	// labels gives it a new version.
 	versions map[string]string
@@ -31,18 +33,16 @@ type observation struct {
 	// policies are the cached NetworkPolicies labelled as Tierguard's (do
 	// not mutate: uncopied).
 	policies []networkingv1.NetworkPolicy
-	// foreign are the other NetworkPolicies of the governed namespaces (do
-	// not mutate: shared).
-	foreign []networkingv1.NetworkPolicy
 }
 
 // observe reads namespaces (metadata only), the other profiles and the
-// managed policies from the cache.
-func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.SegmentationProfile) (observation, error) {
+// managed policies from the cache. What it returns shares the cache's
+// objects: read it, never change it.
+func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.SegmentationProfile, mem *memory.Profile) (observation, error) {
 	obs := observation{
 		input:    render.Input{Profile: profile, OperatorNamespace: r.OperatorNamespace},
 		observed: diff.Observed{NamespaceLabels: map[string]map[string]string{}, Policies: map[string]*networkingv1.NetworkPolicy{}},
-		uids:     map[string]string{},
+		uids:     map[string]types.UID{},
 		versions: map[string]string{},
 	}
 	obs.observed.NamespaceVersions = obs.versions
@@ -57,7 +57,7 @@ func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.Segmenta
 			Name: ns.Name, Labels: ns.Labels, Terminating: !ns.DeletionTimestamp.IsZero(),
 		})
 		obs.observed.NamespaceLabels[ns.Name] = ns.Labels
-		obs.uids[ns.Name] = string(ns.UID)
+		obs.uids[ns.Name] = ns.UID
 		obs.versions[ns.Name] = ns.ResourceVersion
 	}
 
@@ -74,7 +74,7 @@ func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.Segmenta
 	obs.policies = policies.Items
 	for i := range policies.Items {
 		pol := &policies.Items[i]
-		if pol.Name != render.PolicyName || pol.Labels[render.ManagedByLabel] != render.ManagedByValue {
+		if !render.IsManagedPolicy(pol) {
 			continue
 		}
 		obs.observed.Policies[pol.Namespace] = pol
@@ -85,11 +85,9 @@ func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.Segmenta
 			}
 		}
 	}
-	obs.observed.Seen = r.seenWith(profile.Name, obs.observed.Policies)
-	// A profile's passes never run concurrently (the work queue hands one
-	// key to one worker at a time), so its memory needs no lock.
-	v, _ := r.verified.LoadOrStore(profile.Name, diff.NewVerified())
-	obs.observed.Verified = v.(*diff.Verified)
+	mem.SeenPolicies(profile.Name, obs.observed.Policies)
+	obs.observed.Seen = mem.Seen
+	obs.observed.PolicyMatches = mem.PolicyMatches
 	return obs, nil
 }
 

@@ -1,16 +1,16 @@
 // Package controller keeps every SegmentationProfile enforced: it reads the
 // cluster from the cache, plans with internal/render, compares with
 // internal/diff, writes only the differences with server-side apply, and
-// reports in status, events and metrics.
+// reports in status, events and metrics. What it remembers between passes
+// is internal/memory's; how the cache is fed is internal/watchcache's.
 package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -20,8 +20,10 @@ import (
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/diff"
+	"github.com/tierguard/tierguard/internal/memory"
 	"github.com/tierguard/tierguard/internal/metrics"
 	"github.com/tierguard/tierguard/internal/render"
+	"github.com/tierguard/tierguard/internal/watchcache"
 )
 
 const (
@@ -32,12 +34,15 @@ const (
 	Finalizer = "segmentation.tierguard.io/cleanup"
 )
 
-// ProfileReconciler reconciles SegmentationProfiles.
+// ProfileReconciler reconciles SegmentationProfiles. Its zero value, with
+// the exported fields set, can reconcile; SetupWithManager adds the watches
+// (and the foreign-policy store isolation is verified against).
 type ProfileReconciler struct {
 	// Client reads from the cache and writes to the API server.
 	Client client.Client
-	// APIReader reads from the API server directly; used only to find who
-	// changed a drifted object (managedFields are stripped from the cache).
+	// APIReader reads from the API server directly: to confirm drift and
+	// name who made it (managedFields are stripped from the cache), and to
+	// release ownership before a finalizer goes.
 	APIReader client.Reader
 	// Recorder emits events on profiles.
 	Recorder events.EventRecorder
@@ -45,16 +50,10 @@ type ProfileReconciler struct {
 	OperatorNamespace string
 	// ApplyConcurrency bounds parallel writes within one reconcile.
 	ApplyConcurrency int
-	// Now returns the current time; tests may fix it.
-	Now func() time.Time
 
-	leakMemos sync.Map // profile name -> leakMemo
-	seen      sync.Map // profile name -> *seenPolicies
-	verified  sync.Map // profile name -> *diff.Verified
-	echoes    echoes
-	foreign   *foreignPolicies
-	accepted  acceptedPlans
-	retained  retainedMemory
+	memory  memory.Memory
+	echoes  watchcache.Echoes
+	foreign *watchcache.ForeignPolicies
 }
 
 // +kubebuilder:rbac:groups=segmentation.tierguard.io,resources=segmentationprofiles,verbs=get;list;watch;patch;assign
@@ -64,20 +63,17 @@ type ProfileReconciler struct {
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile brings one profile's namespaces and policies to its plan.
+// Reconcile brings one profile's namespaces and policies to its plan. Every
+// return after the profile was read leaves a status that says how the pass
+// ended: the pass's own, or Ready=False with the reason it failed.
 func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	profile := &segv1.SegmentationProfile{}
 	if err := r.Client.Get(ctx, req.NamespacedName, profile); err != nil {
 		if apierrors.IsNotFound(err) {
-			metrics.Forget(req.Name)
-			r.leakMemos.Delete(req.Name)
-			r.seen.Delete(req.Name)
-			r.verified.Delete(req.Name)
-			r.foreign.forget(req.Name)
-			r.accepted.forget(req.Name)
-			r.retained.forget(req.Name)
+			r.forget(req.Name)
+			return ctrl.Result{}, nil
 		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return ctrl.Result{}, err // nothing to report the error on
 	}
 	if !profile.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, profile)
@@ -87,42 +83,85 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	// retainWithoutFinalizer adds or removes it.
 	if render.DeletionPolicy(profile) == segv1.DeletionPolicyDelete {
 		if err := r.setFinalizer(ctx, profile, true); err != nil {
-			return ctrl.Result{}, err
+			return r.fail(ctx, profile, failure(segv1.ReasonApplyFailed, err))
 		}
 	}
 
 	o, err := r.enforce(ctx, profile)
 	if err != nil {
+		return r.fail(ctx, profile, err)
+	}
+	if err := r.patchStatus(ctx, profile, o); err != nil {
 		return ctrl.Result{}, err
 	}
-	if len(o.repairs) > 0 || len(o.membership) > 0 {
-		// Repairs and membership changes add to counters: base them on the
-		// live status, not on a cache that may not show the previous pass's
-		// status write yet.
-		if err := r.APIReader.Get(ctx, req.NamespacedName, profile); err != nil {
-			return ctrl.Result{}, fmt.Errorf("read profile %s: %w", req.Name, err)
-		}
-	}
-	if err := r.patchStatus(ctx, profile, computeStatus(profile, o)); err != nil {
-		return ctrl.Result{}, err
-	}
-	if len(o.failed) > 0 {
-		return ctrl.Result{}, fmt.Errorf("%d write(s) failed for profile %s", len(o.failed), profile.Name)
+	if n := o.writes.count(writeFailed); n > 0 {
+		return ctrl.Result{}, fmt.Errorf("%d write(s) failed for profile %s", n, profile.Name)
 	}
 	if err := r.retainWithoutFinalizer(ctx, profile, o.ownedByProfile > 0); err != nil {
-		return ctrl.Result{}, err
+		return r.fail(ctx, profile, failure(segv1.ReasonApplyFailed, err))
 	}
-	if len(o.stale) > 0 {
+	if o.isolation.err != nil {
+		return ctrl.Result{}, o.isolation.err // reported as IsolationVerified=Unknown/ReadFailed
+	}
+	switch {
+	case o.writes.count(writeStale) > 0:
 		// Objects changed since they were observed: look again once the
 		// cache has caught up.
 		return ctrl.Result{RequeueAfter: staleRequeue}, nil
+	case o.isolation.listing:
+		return ctrl.Result{RequeueAfter: listingRequeue}, nil
 	}
 	return ctrl.Result{}, nil
 }
 
-// staleRequeue is how soon a pass whose guarded writes met changed objects
-// is repeated.
-const staleRequeue = 200 * time.Millisecond
+const (
+	// staleRequeue is how soon a pass whose guarded writes met changed
+	// objects is repeated.
+	staleRequeue = 200 * time.Millisecond
+	// listingRequeue is how soon a pass is repeated whose isolation could
+	// not be verified because another pass was listing the foreign policies
+	// of some of its namespaces.
+	listingRequeue = time.Second
+)
+
+// forget drops everything the process holds for a deleted profile.
+func (r *ProfileReconciler) forget(profile string) {
+	metrics.Forget(profile)
+	r.memory.Forget(profile)
+	r.foreign.Forget(profile)
+}
+
+// passError is a pass that ended before its outcome was known, with the
+// Ready reason it reports.
+type passError struct {
+	reason string
+	err    error
+}
+
+func (e *passError) Error() string { return e.err.Error() }
+func (e *passError) Unwrap() error { return e.err }
+
+func failure(reason string, err error) error { return &passError{reason: reason, err: err} }
+
+// fail reports a pass that ended early: Ready=False with the reason, and
+// Reconciling (Tierguard retries) or Stalled (a person must change the
+// profile). The error is returned for the work queue's backoff.
+func (r *ProfileReconciler) fail(ctx context.Context, profile *segv1.SegmentationProfile, err error) (ctrl.Result, error) {
+	reason := segv1.ReasonApplyFailed
+	if pe := (*passError)(nil); errors.As(err, &pe) {
+		reason = pe.reason
+	}
+	st := failedStatus(profile, reason, err)
+	if perr := r.writeStatus(ctx, profile, st); perr != nil {
+		return ctrl.Result{}, errors.Join(err, perr)
+	}
+	if reason == segv1.ReasonPlanFailed {
+		// Retrying cannot help until the profile changes, which starts a
+		// new pass.
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, err
+}
 
 // retainWithoutFinalizer, under deletionPolicy Retain, removes the
 // profile's owner reference from every policy, in Enforce and Audit mode
@@ -151,40 +190,35 @@ func (r *ProfileReconciler) retainWithoutFinalizer(ctx context.Context, profile 
 	return r.setFinalizer(ctx, profile, false)
 }
 
-// enforce plans, compares and, in Enforce mode, writes the differences.
+// enforce plans, compares and, in Enforce mode, writes the differences,
+// then verifies isolation and reports in metrics and events.
 func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.SegmentationProfile) (outcome, error) {
-	state, err := r.observe(ctx, profile)
+	mem := r.memory.Profile(profile.Name)
+	state, err := r.observe(ctx, profile, mem)
 	if err != nil {
-		return outcome{}, err
+		return outcome{}, failure(segv1.ReasonReadFailed, err)
 	}
 	plan, err := render.Compute(state.input)
 	if err != nil {
-		return outcome{}, fmt.Errorf("plan profile %s: %w", profile.Name, err)
+		return outcome{}, failure(segv1.ReasonPlanFailed, fmt.Errorf("plan profile %s: %w", profile.Name, err))
 	}
-	names := make([]string, len(plan.Governed))
-	for i := range plan.Governed {
-		names[i] = plan.Governed[i].Name
-	}
-	if state.foreign, err = r.foreign.govern(ctx, profile.Name, names); err != nil {
-		return outcome{}, err
-	}
-	o := outcome{plan: plan, actions: diff.Compute(plan, state.observed), now: metav1.NewTime(r.now()),
-		ownedByProfile: state.ownedByProfile}
-	newlyRetained := r.retained.newlyRetained(profile.Name, plan.Retained)
+	mem.Prune(plan)
+	o := outcome{generation: profile.Generation, plan: plan, actions: diff.Compute(plan, state.observed),
+		now: metav1.NewTime(time.Now()), ownedByProfile: state.ownedByProfile}
+	newlyRetained := mem.NewlyRetained(plan.Retained)
 	if render.Mode(profile) == segv1.ModeAudit {
 		o.managedPolicies = state.ownPolicies
 	} else {
-		if o.actions, o.refused, err = r.admitPlan(ctx, profile, plan, o.actions); err != nil {
-			return outcome{}, err
+		if o.actions, o.refused, err = r.admitPlan(ctx, mem, plan, o.actions); err != nil {
+			return outcome{}, failure(segv1.ReasonApplyFailed, err)
 		}
-		res := r.write(ctx, profile, o.actions, o.now)
-		o.failed, o.stale, o.repairs = res.failed, res.stale, res.repairs
+		o.writes = r.write(ctx, mem, &state, o.actions, o.now)
 		o.managedPolicies = managedAfter(plan, o) - refusedWithoutPolicy(profile, plan, o.refused, state.observed)
-		o.membership = membershipChanges(profile, plan, state.observed, o.actions, res, newlyRetained, o.now)
+		o.membership = membershipChanges(profile, plan, state.observed, o.actions, o.writes, newlyRetained, o.now)
 		r.attributeMembership(ctx, profile, o.membership)
 	}
-	r.verifyIsolation(profile, state, &o)
-	r.report(profile, o)
+	o.isolation = r.verifyIsolation(ctx, profile, mem, &state, o)
+	r.report(profile, mem, o)
 	return o, nil
 }
 
@@ -192,7 +226,7 @@ func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.Segmenta
 func managedAfter(plan *render.Plan, o outcome) int32 {
 	n := int32(len(plan.Governed))
 	for i, a := range o.actions {
-		if _, failed := o.failed[i]; failed && a.Type == diff.ApplyPolicy {
+		if a.Type == diff.ApplyPolicy && o.writes.pending(i) {
 			n--
 		}
 	}
@@ -217,21 +251,10 @@ func refusedWithoutPolicy(profile *segv1.SegmentationProfile, plan *render.Plan,
 	return n
 }
 
-// patchStatus writes the status when it changed, and only then.
-func (r *ProfileReconciler) patchStatus(ctx context.Context, profile *segv1.SegmentationProfile, st segv1.SegmentationProfileStatus) error {
-	if equality.Semantic.DeepEqual(profile.Status, st) {
-		return nil
-	}
-	before := profile.DeepCopy()
-	r.announceTransitions(profile, st)
-	profile.Status = st
-	if err := r.Client.Status().Patch(ctx, profile, client.MergeFrom(before)); err != nil {
-		return fmt.Errorf("patch status of profile %s: %w", profile.Name, err)
-	}
-	return nil
-}
-
-// setFinalizer adds or removes the cleanup finalizer.
+// setFinalizer adds or removes the cleanup finalizer, with the optimistic
+// lock: a merge patch replaces the whole list, so without it a stale view
+// would undo another controller's change to the list. A profile already
+// gone needs no removal.
 func (r *ProfileReconciler) setFinalizer(ctx context.Context, profile *segv1.SegmentationProfile, want bool) error {
 	if want == controllerutil.ContainsFinalizer(profile, Finalizer) {
 		return nil
@@ -242,32 +265,9 @@ func (r *ProfileReconciler) setFinalizer(ctx context.Context, profile *segv1.Seg
 	} else {
 		controllerutil.RemoveFinalizer(profile, Finalizer)
 	}
-	if err := r.Client.Patch(ctx, profile, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+	err := r.Client.Patch(ctx, profile, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if err != nil && !(apierrors.IsNotFound(err) && !want) {
 		return fmt.Errorf("update finalizer of profile %s: %w", profile.Name, err)
 	}
 	return nil
-}
-
-func (r *ProfileReconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
-
-// report updates metrics and emits events for the pass's repairs.
-func (r *ProfileReconciler) report(profile *segv1.SegmentationProfile, o outcome) {
-	for _, rec := range o.repairs {
-		metrics.DriftRepairs.WithLabelValues(profile.Name, rec.Kind, string(rec.Change)).Inc()
-		r.Recorder.Eventf(profile, nil, "Warning", "DriftRepaired", "Repair", "Repaired %s", repairSummary(rec))
-	}
-	r.announceMembership(profile, o.membership)
-	if len(o.failed) > 0 {
-		metrics.ApplyErrors.WithLabelValues(profile.Name).Add(float64(len(o.failed)))
-	}
-	for _, t := range o.plan.TierCounts(profile) {
-		metrics.GovernedNamespaces.WithLabelValues(profile.Name, t.Name).Set(float64(t.Namespaces))
-	}
-	metrics.Conflicts.WithLabelValues(profile.Name).Set(float64(len(o.plan.Conflicts)))
-	metrics.IsolationLeaks.WithLabelValues(profile.Name).Set(float64(len(o.leaks)))
 }

@@ -1,17 +1,19 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/diff"
-	"github.com/tierguard/tierguard/internal/leaks"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
@@ -23,13 +25,12 @@ const (
 
 // outcome is what one reconcile pass planned, found and did.
 type outcome struct {
-	plan    *render.Plan
-	actions []diff.Action
-	// failed holds the error of each action that failed, by index in actions.
-	failed map[int]error
-	// stale marks the guarded actions not made because their object changed
-	// since it was observed.
-	stale map[int]bool
+	// generation is the profile's generation the plan was made from.
+	generation int64
+	plan       *render.Plan
+	actions    []diff.Action
+	// writes is what became of each action (Enforce).
+	writes writeResult
 	// refused are the tiers whose policy the API server refused in a dry
 	// run; their namespaces were left as they are.
 	refused map[string]refusal
@@ -38,45 +39,102 @@ type outcome struct {
 	// ownedByProfile is how many of the profile's policies the cache showed
 	// with an owner reference to it.
 	ownedByProfile int
-	// repairs are drift records of the actions that succeeded (Enforce).
-	repairs []segv1.DriftRecord
 	// managedPolicies is the number of managed policies of the profile after
 	// the pass.
 	managedPolicies int32
-	// leaks are the holes found; meaningful only when isolationKnown.
-	leaks          []leaks.Leak
-	isolationKnown bool
-	now            metav1.Time
+	isolation       isolationResult
+	now             metav1.Time
 }
 
-// computeStatus returns the profile's new status. It is a pure function of
-// the previous status and the outcome, so a pass that changes nothing
-// returns an equal status and no write follows.
-func computeStatus(p *segv1.SegmentationProfile, o outcome) segv1.SegmentationProfileStatus {
-	st := *p.Status.DeepCopy()
-	st.ObservedGeneration = p.Generation
+// computeStatus returns the profile's new status: a pure function of the
+// profile the plan was made from, the status to build on (the live one when
+// counters grow) and the outcome, so a pass that changes nothing returns an
+// equal status and no write follows. observedGeneration is the plan's: a
+// spec changed during the pass is not reported as enforced.
+func computeStatus(planned *segv1.SegmentationProfile, prev segv1.SegmentationProfileStatus, o outcome) segv1.SegmentationProfileStatus {
+	st := *prev.DeepCopy()
+	gen := o.generation
+	st.ObservedGeneration = gen
 	st.GovernedNamespaces = int32(len(o.plan.Governed))
 	st.ManagedPolicies = o.managedPolicies
-	st.Tiers = o.plan.TierCounts(p)
+	st.Tiers = o.plan.TierCounts(planned)
 	setConflicts(&st, o.plan)
 	setDrift(&st, o)
 
-	audit := render.Mode(p) == segv1.ModeAudit
-	st.PendingChanges = int32(len(o.failed))
+	audit := render.Mode(planned) == segv1.ModeAudit
+	st.PendingChanges = int32(o.writes.count(writeFailed) + o.writes.count(writeSkipped))
 	if audit {
 		st.PendingChanges = int32(len(o.actions))
 	}
 
 	setMembership(&st, o)
 
-	gen := p.Generation
 	setConflictCondition(&st, o.plan, gen)
 	setDriftedCondition(&st, o, audit, gen)
 	setReadyCondition(&st, o, audit, gen)
 	setStalledCondition(&st, o, gen)
-	setIsolation(&st, o, gen)
+	setIsolation(&st, o.isolation, gen)
 	boundStatus(&st)
 	return st
+}
+
+// failedStatus is the status of a pass that ended before its outcome was
+// known: Ready=False with the reason; Stalled when only a change to the
+// profile can help (PlanFailed), Reconciling otherwise. The other
+// conditions keep what the last complete pass found; those never reported
+// yet are Unknown, so the conditions that are always present are.
+func failedStatus(p *segv1.SegmentationProfile, reason string, err error) segv1.SegmentationProfileStatus {
+	st := *p.Status.DeepCopy()
+	gen := p.Generation
+	st.ObservedGeneration = gen
+	msg := render.Truncate(err.Error(), maxConditionMessage)
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: segv1.ConditionReady, Status: metav1.ConditionFalse,
+		Reason: reason, Message: msg, ObservedGeneration: gen})
+	if reason == segv1.ReasonPlanFailed {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: segv1.ConditionStalled, Status: metav1.ConditionTrue,
+			Reason: reason, Message: msg, ObservedGeneration: gen})
+		meta.RemoveStatusCondition(&st.Conditions, segv1.ConditionReconciling)
+	} else {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: segv1.ConditionReconciling, Status: metav1.ConditionTrue,
+			Reason: reason, Message: "Retrying: " + msg, ObservedGeneration: gen})
+	}
+	for _, t := range []string{segv1.ConditionDrifted, segv1.ConditionConflict, segv1.ConditionIsolationVerified} {
+		if meta.FindStatusCondition(st.Conditions, t) == nil {
+			meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: metav1.ConditionUnknown,
+				Reason: reason, Message: "Not evaluated yet: the pass failed", ObservedGeneration: gen})
+		}
+	}
+	boundStatus(&st)
+	return st
+}
+
+// patchStatus writes the pass's status. Repairs and membership changes add
+// to counters: they are based on the live status, not on a cache that may
+// not show the previous pass's status write yet.
+func (r *ProfileReconciler) patchStatus(ctx context.Context, planned *segv1.SegmentationProfile, o outcome) error {
+	base := planned
+	if len(o.writes.repairs) > 0 || len(o.membership) > 0 {
+		base = &segv1.SegmentationProfile{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(planned), base); err != nil {
+			return fmt.Errorf("read profile %s: %w", planned.Name, err)
+		}
+	}
+	return r.writeStatus(ctx, base, computeStatus(planned, base.Status, o))
+}
+
+// writeStatus writes a status when it differs from the profile's, and only
+// then, announcing the transitions.
+func (r *ProfileReconciler) writeStatus(ctx context.Context, profile *segv1.SegmentationProfile, st segv1.SegmentationProfileStatus) error {
+	if equality.Semantic.DeepEqual(profile.Status, st) {
+		return nil
+	}
+	r.announceTransitions(profile, st)
+	before := profile.DeepCopy()
+	profile.Status = st
+	if err := r.Client.Status().Patch(ctx, profile, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("patch status of profile %s: %w", profile.Name, err)
+	}
+	return nil
 }
 
 // Schema bounds of status strings (see api/v1alpha1/status_types.go), and
@@ -110,17 +168,21 @@ func boundStatus(st *segv1.SegmentationProfileStatus) {
 
 const maxLeaksListed = 20
 
-// setIsolation reports the holes and IsolationVerified: Unknown until
-// Tierguard's own policies are in place, then True/NoLeaks or
-// False/LeaksFound naming the first holes.
-func setIsolation(st *segv1.SegmentationProfileStatus, o outcome, gen int64) {
+// setIsolation reports the holes and IsolationVerified: True/NoLeaks or
+// False/LeaksFound naming the first holes once Tierguard's policies are in
+// place; Unknown/ReadFailed when the foreign policies could not be listed;
+// Unknown/Evaluating while Tierguard's own policies are not all in place.
+// While another pass lists some namespaces' foreign policies, the last
+// verdict stands (the pass is repeated shortly).
+func setIsolation(st *segv1.SegmentationProfileStatus, iso isolationResult, gen int64) {
 	c := metav1.Condition{Type: segv1.ConditionIsolationVerified, ObservedGeneration: gen,
 		Status: metav1.ConditionUnknown, Reason: segv1.ReasonEvaluating,
 		Message: "Isolation is verified once Tierguard's policies are in place"}
-	if o.isolationKnown {
-		st.Isolation.LeakCount = int32(len(o.leaks))
+	switch {
+	case iso.known:
+		st.Isolation.LeakCount = int32(len(iso.leaks))
 		st.Isolation.Leaks = nil
-		for i, l := range o.leaks {
+		for i, l := range iso.leaks {
 			if i == maxLeaksListed {
 				break
 			}
@@ -129,13 +191,19 @@ func setIsolation(st *segv1.SegmentationProfileStatus, o outcome, gen int64) {
 		}
 		c.Status, c.Reason, c.Message = metav1.ConditionTrue, segv1.ReasonNoLeaks,
 			"No NetworkPolicy in a governed namespace allows traffic the profile forbids"
-		if len(o.leaks) > 0 {
-			items := make([]string, 0, len(o.leaks))
-			for _, l := range o.leaks {
+		if len(iso.leaks) > 0 {
+			items := make([]string, 0, len(iso.leaks))
+			for _, l := range iso.leaks {
 				items = append(items, l.String())
 			}
 			c.Status, c.Reason = metav1.ConditionFalse, segv1.ReasonLeaksFound
-			c.Message = fmt.Sprintf("%d hole(s): %s", len(o.leaks), summarize(items))
+			c.Message = fmt.Sprintf("%d hole(s): %s", len(iso.leaks), summarize(items))
+		}
+	case iso.err != nil:
+		c.Reason, c.Message = segv1.ReasonReadFailed, "Foreign NetworkPolicies could not be listed: "+iso.err.Error()
+	case iso.listing:
+		if prev := meta.FindStatusCondition(st.Conditions, segv1.ConditionIsolationVerified); prev != nil {
+			return
 		}
 	}
 	meta.SetStatusCondition(&st.Conditions, c)
@@ -153,12 +221,13 @@ func setConflicts(st *segv1.SegmentationProfileStatus, plan *render.Plan) {
 }
 
 func setDrift(st *segv1.SegmentationProfileStatus, o outcome) {
-	if len(o.repairs) == 0 {
+	repairs := o.writes.repairs
+	if len(repairs) == 0 {
 		return
 	}
-	st.Drift.Repairs += int64(len(o.repairs))
+	st.Drift.Repairs += int64(len(repairs))
 	st.Drift.LastDetectedTime = &o.now
-	recent := append([]segv1.DriftRecord{}, o.repairs...)
+	recent := append([]segv1.DriftRecord{}, repairs...)
 	recent = append(recent, st.Drift.Recent...)
 	if len(recent) > maxRecentDrift {
 		recent = recent[:maxRecentDrift]
@@ -231,7 +300,7 @@ func setDriftedCondition(st *segv1.SegmentationProfileStatus, o outcome, audit b
 		if a.Drift == nil {
 			continue
 		}
-		if _, failed := o.failed[i]; failed || audit {
+		if audit || o.writes.pending(i) {
 			unrepaired = append(unrepaired, a.Drift.String())
 		}
 	}
@@ -244,9 +313,9 @@ func setDriftedCondition(st *segv1.SegmentationProfileStatus, o outcome, audit b
 		if audit {
 			c.Message += " (Audit mode: not repaired)"
 		}
-	case len(o.repairs) > 0:
+	case len(o.writes.repairs) > 0:
 		c.Status, c.Reason = metav1.ConditionFalse, segv1.ReasonRepaired
-		c.Message = "Last repair: " + repairSummary(o.repairs[0])
+		c.Message = "Last repair: " + repairSummary(o.writes.repairs[0])
 	case prev != nil && prev.Reason == segv1.ReasonRepaired:
 		c.Status, c.Reason, c.Message = metav1.ConditionFalse, segv1.ReasonRepaired, prev.Message
 	default:
@@ -257,7 +326,7 @@ func setDriftedCondition(st *segv1.SegmentationProfileStatus, o outcome, audit b
 
 func repairSummary(r segv1.DriftRecord) string {
 	obj := "Namespace " + r.Name
-	if r.Kind != "Namespace" {
+	if r.Kind != segv1.KindNamespace {
 		obj = fmt.Sprintf("%s %s/%s", r.Kind, r.Namespace, r.Name)
 	}
 	who := ""
@@ -278,7 +347,7 @@ func setReadyCondition(st *segv1.SegmentationProfileStatus, o outcome, audit boo
 	c := metav1.Condition{Type: segv1.ConditionReady, ObservedGeneration: gen}
 	var failures []string
 	for i, a := range o.actions {
-		if err, ok := o.failed[i]; ok {
+		if err := o.writes.errs[i]; err != nil {
 			failures = append(failures, fmt.Sprintf("%s %s: %v", a.Type, a.Namespace, err))
 		}
 	}
@@ -294,6 +363,9 @@ func setReadyCondition(st *segv1.SegmentationProfileStatus, o outcome, audit boo
 	case len(failures) > 0:
 		c.Status, c.Reason = metav1.ConditionFalse, segv1.ReasonApplyFailed
 		c.Message = fmt.Sprintf("%d of %d write(s) failed: %s", len(failures), len(o.actions), summarize(failures))
+		if n := o.writes.count(writeSkipped); n > 0 {
+			c.Message += fmt.Sprintf("; %d later write(s) to the same namespaces not attempted", n)
+		}
 	default:
 		c.Status, c.Reason = metav1.ConditionTrue, segv1.ReasonEnforced
 		c.Message = fmt.Sprintf("%d namespace(s) match the plan", len(o.plan.Governed))

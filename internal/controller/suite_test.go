@@ -26,6 +26,7 @@ import (
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/controller"
+	"github.com/tierguard/tierguard/internal/watchcache"
 )
 
 var (
@@ -73,7 +74,7 @@ var _ = BeforeSuite(func() {
 	mgrCfg.Wrap(writes.wrap)
 	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme:  scheme,
-		Cache:   controller.CacheOptions(),
+		Cache:   watchcache.CacheOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
 	})
 	Expect(err).NotTo(HaveOccurred())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -12,8 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/diff"
+	"github.com/tierguard/tierguard/internal/memory"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
@@ -25,36 +24,13 @@ type refusal struct {
 	namespaces int
 }
 
-// acceptedPlans remembers the tier plans (hash and owner) whose policy the
-// API server accepted in a dry run, so each is checked once per process.
-type acceptedPlans struct {
-	keys sync.Map // profile + "\x00" + hash + "\x00" + owner UID -> struct{}
-}
-
-func acceptedKey(profile string, g *render.GovernedNamespace) string {
-	owner := ""
-	if refs := g.Policy.OwnerReferences; len(refs) > 0 {
-		owner = string(refs[0].UID)
-	}
-	return profile + "\x00" + g.Hash + "\x00" + owner
-}
-
-func (a *acceptedPlans) forget(profile string) {
-	a.keys.Range(func(k, _ any) bool {
-		if s := k.(string); len(s) > len(profile) && s[:len(profile)+1] == profile+"\x00" {
-			a.keys.Delete(k)
-		}
-		return true
-	})
-}
-
 // admitPlan checks, before anything of a tier is written, that the API
 // server accepts the tier's policy: a server-side dry run of it in one of
 // the tier's namespaces, once per tier plan. A tier whose policy is refused
 // (invalid) keeps its namespaces exactly as they are: no label is applied
 // without the policy that makes it safe. It returns the actions that may be
 // made and the refused tiers; an error when the dry run could not be made.
-func (r *ProfileReconciler) admitPlan(ctx context.Context, profile *segv1.SegmentationProfile, plan *render.Plan,
+func (r *ProfileReconciler) admitPlan(ctx context.Context, mem *memory.Profile, plan *render.Plan,
 	actions []diff.Action) ([]diff.Action, map[string]refusal, error) {
 	refused := map[string]refusal{}
 	checked := map[string]bool{}
@@ -67,8 +43,7 @@ func (r *ProfileReconciler) admitPlan(ctx context.Context, profile *segv1.Segmen
 			continue
 		}
 		checked[g.Tier] = true
-		key := acceptedKey(profile.Name, g)
-		if _, ok := r.accepted.keys.Load(key); ok {
+		if mem.Accepted(g) {
 			continue
 		}
 		if err := r.dryRunPolicy(ctx, g.Policy); err != nil {
@@ -78,7 +53,7 @@ func (r *ProfileReconciler) admitPlan(ctx context.Context, profile *segv1.Segmen
 			refused[g.Tier] = refusal{err: err}
 			continue
 		}
-		r.accepted.keys.Store(key, struct{}{})
+		mem.Accept(g)
 	}
 	if len(refused) == 0 {
 		return actions, nil, nil

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -20,24 +19,73 @@ import (
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/diff"
+	"github.com/tierguard/tierguard/internal/drift"
+	"github.com/tierguard/tierguard/internal/memory"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
+// writeState is what became of one action.
+type writeState uint8
+
+const (
+	// writeSkipped: not attempted, because an earlier write to the same
+	// namespace failed (the order of a namespace's writes matters).
+	writeSkipped writeState = iota
+	// writeChanged: the write changed the cluster.
+	writeChanged
+	// writeUnneeded: nothing to change; the object was already as planned
+	// (the cache lagged) or is gone.
+	writeUnneeded
+	// writeStale: the object changed since it was observed; this and the
+	// namespace's later writes wait for the next pass.
+	writeStale
+	// writeFailed: the API server refused or failed the write.
+	writeFailed
+)
+
+// writeResult is what a pass's writes did.
+type writeResult struct {
+	// states are the actions' states, by index.
+	states []writeState
+	// errs are the errors of the failed actions, by index.
+	errs map[int]error
+	// repairs are the drift records of the writes that repaired drift,
+	// that is, changed the cluster.
+	repairs []segv1.DriftRecord
+}
+
+// done reports whether action i was made or found unnecessary.
+func (w writeResult) done(i int) bool {
+	return i < len(w.states) && (w.states[i] == writeChanged || w.states[i] == writeUnneeded)
+}
+
+// pending reports whether action i is still to be made because a write
+// failed (it or an earlier one to its namespace).
+func (w writeResult) pending(i int) bool {
+	return i < len(w.states) && (w.states[i] == writeFailed || w.states[i] == writeSkipped)
+}
+
+// count returns how many actions ended in a state.
+func (w writeResult) count(s writeState) int {
+	n := 0
+	for _, st := range w.states {
+		if st == s {
+			n++
+		}
+	}
+	return n
+}
+
 // write performs the actions, namespaces in parallel (at most
 // ApplyConcurrency at a time) and each namespace's actions in the order diff
-// gives them. It returns the errors by action index and the drift records of
-// the repairs that succeeded. One failing namespace does not stop the
-// others; within a namespace, a failure skips the writes after it, so the
-// order's guarantees hold.
-func (r *ProfileReconciler) write(ctx context.Context, profile *segv1.SegmentationProfile, actions []diff.Action, now metav1.Time) writeResult {
-	res := writeResult{failed: map[int]error{}, stale: map[int]bool{}}
-	if len(actions) == 0 {
-		return res
-	}
-	uids := r.namespaceUIDs(ctx, actions)
+// gives them. One failing namespace does not stop the others; within a
+// namespace, a failure or a concurrent change skips the writes after it, so
+// the order's guarantees hold. A drift repair is recorded only when its
+// write changed the cluster.
+func (r *ProfileReconciler) write(ctx context.Context, mem *memory.Profile, state *observation, actions []diff.Action, now metav1.Time) writeResult {
+	res := writeResult{states: make([]writeState, len(actions)), errs: map[int]error{}}
 	var (
 		mu      sync.Mutex
-		failed  = res.failed
 		repairs = make([]*segv1.DriftRecord, len(actions))
 		wg      sync.WaitGroup
 		slots   = make(chan struct{}, max(1, r.ApplyConcurrency))
@@ -52,101 +100,71 @@ func (r *ProfileReconciler) write(ctx context.Context, profile *segv1.Segmentati
 		go func(start, end int) {
 			defer func() { <-slots; wg.Done() }()
 			for i := start; i < end; i++ {
-				a := actions[i]
-				var rec *segv1.DriftRecord
-				if a.Drift != nil {
-					var drifted bool
-					if rec, drifted = r.confirmDrift(ctx, a, now); !drifted {
-						continue // the cache lagged; the object is as planned
+				rec, st, err := r.writeAction(ctx, actions[i], state, now)
+				res.states[i] = st // each goroutine owns its own indexes
+				switch st {
+				case writeChanged:
+					repairs[i] = rec
+				case writeStale:
+					for j := i + 1; j < end; j++ {
+						res.states[j] = writeStale
 					}
-				}
-				if err := r.writeOne(ctx, a, uids[a.Namespace]); err != nil {
-					if errors.Is(err, errStale) {
-						// The object changed since it was observed: skip this
-						// namespace's remaining writes and look again.
-						mu.Lock()
-						for j := i; j < end; j++ {
-							res.stale[j] = true
-						}
-						mu.Unlock()
-						return
-					}
-					log.FromContext(ctx).Error(err, "Write failed", "action", a.Type, "namespace", a.Namespace)
-					mu.Lock()
-					for j := i; j < end; j++ {
-						failed[j] = err
-					}
-					mu.Unlock()
 					return
+				case writeFailed:
+					log.FromContext(ctx).Error(err, "Write failed", "action", actions[i].Type, "namespace", actions[i].Namespace)
+					mu.Lock()
+					res.errs[i] = err
+					mu.Unlock()
+					return // the later writes stay writeSkipped
 				}
-				switch a.Type {
-				case diff.ApplyPolicy:
-					r.markSeen(profile.Name, a.Namespace, true)
-				case diff.DeletePolicy:
-					r.markSeen(profile.Name, a.Namespace, false)
-				}
-				repairs[i] = rec
 			}
 		}(start, end)
 		start = end
 	}
 	wg.Wait()
-	for _, rec := range repairs {
-		if rec != nil {
+	for i, a := range actions {
+		if rec := repairs[i]; rec != nil {
 			res.repairs = append(res.repairs, *rec)
+		}
+		switch {
+		case a.Type == diff.ApplyPolicy && res.states[i] == writeChanged:
+			mem.MarkSeen(a.Namespace, true)
+		case a.Type == diff.DeletePolicy && res.done(i):
+			mem.MarkSeen(a.Namespace, false)
 		}
 	}
 	return res
 }
 
-// writeResult is what a pass's writes did.
-type writeResult struct {
-	// failed holds the error of each action that failed, by index.
-	failed map[int]error
-	// stale marks the actions not made because their object changed since
-	// it was observed; the pass is repeated shortly.
-	stale map[int]bool
-	// repairs are the drift records of the repairs that succeeded.
-	repairs []segv1.DriftRecord
-}
-
-// done reports whether action i was made (or found unnecessary).
-func (w writeResult) done(i int) bool {
-	_, failed := w.failed[i]
-	return !failed && !w.stale[i]
-}
-
-// errStale is returned for a guarded write whose object changed since the
-// pass observed it.
-var errStale = errors.New("object changed since it was observed")
-
-// namespaceUIDs returns the cached UIDs of the namespaces the actions touch.
-func (r *ProfileReconciler) namespaceUIDs(ctx context.Context, actions []diff.Action) map[string]types.UID {
-	uids := map[string]types.UID{}
-	for _, a := range actions {
-		if a.Type != diff.ApplyLabels && a.Type != diff.ReleaseLabels {
-			continue
-		}
-		ns := &metav1.PartialObjectMetadata{}
-		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-		if err := r.Client.Get(ctx, client.ObjectKey{Name: a.Namespace}, ns, client.UnsafeDisableDeepCopy); err == nil {
-			uids[a.Namespace] = ns.UID
+// writeAction makes one action. A drift repair is confirmed first against
+// the live object, which also names who made the drift.
+func (r *ProfileReconciler) writeAction(ctx context.Context, a diff.Action, state *observation, now metav1.Time) (*segv1.DriftRecord, writeState, error) {
+	var rec *segv1.DriftRecord
+	if a.Drift != nil {
+		var (
+			st  writeState
+			err error
+		)
+		if rec, st, err = r.confirmDrift(ctx, a, now); rec == nil {
+			return nil, st, err
 		}
 	}
-	return uids
+	st, err := r.writeOne(ctx, a, state)
+	return rec, st, err
 }
 
-func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, nsUID types.UID) error {
+func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, state *observation) (writeState, error) {
 	switch a.Type {
 	case diff.ApplyLabels, diff.ReleaseLabels:
-		if nsUID == "" {
-			return nil // the namespace is gone
+		uid := state.uids[a.Namespace]
+		if uid == "" {
+			return writeUnneeded, nil // the namespace is gone
 		}
 		// A labels-only apply: Tierguard owns just these labels, so labels
 		// others own are never touched, and releasing (an apply without
 		// labels) removes only Tierguard's. The UID makes the apply fail
 		// instead of re-creating a namespace deleted meanwhile.
-		ac := corev1ac.Namespace(a.Namespace).WithUID(nsUID)
+		ac := corev1ac.Namespace(a.Namespace).WithUID(uid)
 		if a.Type == diff.ApplyLabels {
 			ac.WithLabels(a.Labels)
 		} else if a.ResourceVersion != "" {
@@ -156,34 +174,42 @@ func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, nsUID t
 			ac.WithResourceVersion(a.ResourceVersion)
 		}
 		err := r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership)
-		if apierrors.IsConflict(err) && a.Type == diff.ReleaseLabels && a.ResourceVersion != "" {
-			return errStale
+		switch {
+		case apierrors.IsConflict(err) && a.Type == diff.ReleaseLabels && a.ResourceVersion != "":
+			return writeStale, nil
+		case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
+			return writeUnneeded, nil // deleted meanwhile; the namespace event triggers a new pass
+		case err != nil:
+			return writeFailed, fmt.Errorf("apply labels to namespace %s: %w", a.Namespace, err)
 		}
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return nil // deleted meanwhile; the namespace event triggers a new pass
+		if ac.ResourceVersion == nil || *ac.ResourceVersion == state.versions[a.Namespace] {
+			return writeUnneeded, nil
 		}
-		if err != nil {
-			return fmt.Errorf("apply labels to namespace %s: %w", a.Namespace, err)
-		}
-		if ac.ResourceVersion != nil {
-			r.echoes.wrote(namespaceKind, "", a.Namespace, *ac.ResourceVersion)
-		}
+		r.echoes.Wrote(segv1.KindNamespace, "", a.Namespace, *ac.ResourceVersion)
+		return writeChanged, nil
 	case diff.ApplyPolicy:
 		// The rendered policy's JSON is the apply configuration: its zero
 		// values are omitted (creationTimestamp is omitzero).
 		data, err := json.Marshal(a.Policy)
 		if err != nil {
-			return fmt.Errorf("encode policy %s/%s: %w", a.Namespace, render.PolicyName, err)
+			return writeFailed, fmt.Errorf("encode policy %s/%s: %w", a.Namespace, render.PolicyName, err)
 		}
 		live := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: render.PolicyName}}
-		if err := r.Client.Patch(ctx, live, client.RawPatch(types.ApplyPatchType, data),
-			client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-			return fmt.Errorf("apply policy %s/%s: %w", a.Namespace, render.PolicyName, err)
+		err = r.Client.Patch(ctx, live, client.RawPatch(types.ApplyPatchType, data), client.FieldOwner(FieldManager), client.ForceOwnership)
+		switch {
+		case apierrors.IsNotFound(err):
+			return writeUnneeded, nil // the namespace is gone
+		case err != nil:
+			return writeFailed, fmt.Errorf("apply policy %s/%s: %w", a.Namespace, render.PolicyName, err)
 		}
-		if !diff.PolicyMatches(live, a.Policy) {
+		if !drift.PolicyMatches(live, a.Policy) {
 			return r.removeStrayFields(ctx, live, a.Policy)
 		}
-		r.echoes.wrote(policyKind, a.Namespace, render.PolicyName, live.ResourceVersion)
+		if old := state.observed.Policies[a.Namespace]; old != nil && old.UID == live.UID && old.ResourceVersion == live.ResourceVersion {
+			return writeUnneeded, nil
+		}
+		r.echoes.Wrote(segv1.KindNetworkPolicy, a.Namespace, render.PolicyName, live.ResourceVersion)
+		return writeChanged, nil
 	case diff.DeletePolicy:
 		pol := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: render.PolicyName}}
 		var opts []client.DeleteOption
@@ -197,14 +223,17 @@ func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, nsUID t
 			opts = append(opts, pre)
 		}
 		err := r.Client.Delete(ctx, pol, opts...)
-		if apierrors.IsConflict(err) {
-			return errStale
+		switch {
+		case apierrors.IsConflict(err):
+			return writeStale, nil
+		case apierrors.IsNotFound(err):
+			return writeUnneeded, nil
+		case err != nil:
+			return writeFailed, fmt.Errorf("delete policy %s/%s: %w", a.Namespace, render.PolicyName, err)
 		}
-		if client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("delete policy %s/%s: %w", a.Namespace, render.PolicyName, err)
-		}
+		return writeChanged, nil
 	}
-	return nil
+	return writeFailed, fmt.Errorf("unknown action %s", a.Type)
 }
 
 // removeStrayFields removes what others added to a managed policy that the
@@ -213,7 +242,9 @@ func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, nsUID t
 // isolation is off, or an owner reference to the profile someone added,
 // would stay, and the policy would never match its plan again. A JSON patch,
 // guarded by the resourceVersion just written, removes them.
-func (r *ProfileReconciler) removeStrayFields(ctx context.Context, live, planned *networkingv1.NetworkPolicy) error {
+//
+// Lost to a concurrent change, the write is stale: the pass is repeated.
+func (r *ProfileReconciler) removeStrayFields(ctx context.Context, live, planned *networkingv1.NetworkPolicy) (writeState, error) {
 	var ops []map[string]any
 	if len(planned.Spec.Ingress) == 0 && len(live.Spec.Ingress) > 0 {
 		ops = append(ops, map[string]any{"op": "remove", "path": "/spec/ingress"})
@@ -224,15 +255,22 @@ func (r *ProfileReconciler) removeStrayFields(ctx context.Context, live, planned
 	for i := len(live.OwnerReferences) - 1; i >= 0; i-- {
 		ref := live.OwnerReferences[i]
 		wanted := slices.ContainsFunc(planned.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == ref.UID })
-		if !wanted && ref.Kind == "SegmentationProfile" && ref.APIVersion == segv1.GroupVersion.String() {
+		if !wanted && drift.IsProfileOwner(ref) {
 			ops = append(ops, map[string]any{"op": "remove", "path": fmt.Sprintf("/metadata/ownerReferences/%d", i)})
 		}
 	}
 	if len(ops) == 0 {
-		return nil // nothing an apply leaves behind; the next pass looks again
+		// Nothing an apply leaves behind: the policy changed since the
+		// apply; its event starts a new pass.
+		return writeStale, nil
 	}
-	_, err := r.patchAtVersion(ctx, live, ops)
-	return err
+	switch patched, err := r.patchAtVersion(ctx, live, ops); {
+	case err != nil:
+		return writeFailed, err
+	case !patched:
+		return writeStale, nil
+	}
+	return writeChanged, nil
 }
 
 // patchAtVersion applies JSON patch operations to a policy only if it is
@@ -248,7 +286,7 @@ func (r *ProfileReconciler) patchAtVersion(ctx context.Context, pol *networkingv
 	err = r.Client.Patch(ctx, pol, client.RawPatch(types.JSONPatchType, data), client.FieldOwner(FieldManager))
 	switch {
 	case err == nil:
-		r.echoes.wrote(policyKind, pol.Namespace, pol.Name, pol.ResourceVersion)
+		r.echoes.Wrote(segv1.KindNetworkPolicy, pol.Namespace, pol.Name, pol.ResourceVersion)
 		return true, nil
 	case apierrors.IsInvalid(err) || apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 		return false, nil
@@ -259,116 +297,45 @@ func (r *ProfileReconciler) patchAtVersion(ctx context.Context, pol *networkingv
 
 // confirmDrift re-reads a drifted object from the API server, uncached,
 // because the cache may lag behind Tierguard's own writes (the namespace and
-// policy informers are independent). It returns the drift record, naming the
-// field manager that changed the object last (managedFields are stripped
-// from the cache), and false when the live object already matches the plan.
-func (r *ProfileReconciler) confirmDrift(ctx context.Context, a diff.Action, now metav1.Time) (*segv1.DriftRecord, bool) {
-	d := a.Drift
-	rec := &segv1.DriftRecord{Time: now, Namespace: d.Namespace, Kind: d.Kind, Name: d.Name, Change: d.Change}
-	key := client.ObjectKey{Namespace: d.Namespace, Name: d.Name}
-	if d.Kind == "Namespace" {
+// policy informers are independent), and classifies it again (see
+// internal/drift). It returns the drift record, naming the field manager
+// that changed the object last (managedFields are stripped from the cache);
+// or no record and writeUnneeded when the live object already matches the
+// plan or the namespace is gone; or writeFailed when it cannot be read.
+func (r *ProfileReconciler) confirmDrift(ctx context.Context, a diff.Action, now metav1.Time) (*segv1.DriftRecord, writeState, error) {
+	var (
+		f          *drift.Finding
+		entries    []metav1.ManagedFieldsEntry
+		liveLabels map[string]string
+	)
+	switch a.Drift.Kind {
+	case segv1.KindNamespace:
 		ns := &metav1.PartialObjectMetadata{}
 		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Name: d.Name}, ns); err != nil {
-			return rec, true
+		err := r.APIReader.Get(ctx, client.ObjectKey{Name: a.Namespace}, ns)
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil, writeUnneeded, nil
+		case err != nil:
+			return nil, writeFailed, fmt.Errorf("read namespace %s to confirm drift: %w", a.Namespace, err)
 		}
-		if diff.LabelsMatch(ns.Labels, a.Labels) {
-			return nil, false
+		f, entries, liveLabels = drift.Labels(a.Namespace, a.Labels, ns.Labels), ns.ManagedFields, ns.Labels
+	case segv1.KindNetworkPolicy:
+		pol := &networkingv1.NetworkPolicy{}
+		err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(a.Policy), pol)
+		switch {
+		case apierrors.IsNotFound(err):
+			pol = nil // deleted: who deleted it is not recorded on the object
+		case err != nil:
+			return nil, writeFailed, fmt.Errorf("read policy %s/%s to confirm drift: %w", a.Namespace, a.Policy.Name, err)
+		default:
+			entries = pol.ManagedFields
 		}
-		// Whoever set a label to another value owns it now; a removed label
-		// has no owner to name.
-		rec.Manager = lastManager(ns.ManagedFields, labelPaths(changedLabels(ns.Labels, a.Labels))...)
-		return rec, true
+		f = drift.Policy(a.Policy, pol)
 	}
-	pol := &networkingv1.NetworkPolicy{}
-	if err := r.APIReader.Get(ctx, key, pol); err != nil {
-		return rec, true // deleted: who deleted it is not recorded on the object
+	if f == nil {
+		return nil, writeUnneeded, nil // the cache lagged; the object is as planned
 	}
-	if diff.PolicyMatches(pol, a.Policy) {
-		return nil, false
-	}
-	if d.Change == segv1.DriftDeleted {
-		// Still there but not in the filtered cache: its labels were stripped.
-		rec.Change = segv1.DriftModified
-	}
-	rec.Manager = lastManager(pol.ManagedFields, policyPaths...)
-	return rec, true
+	return &segv1.DriftRecord{Time: now, Namespace: f.Namespace, Kind: f.Kind, Name: f.Name, Change: f.Change,
+		Manager: drift.Manager(*f, FieldManager, entries, a.Labels, liveLabels)}, 0, nil
 }
-
-// changedLabels returns the owned labels that carry another value.
-func changedLabels(current, owned map[string]string) []string {
-	var out []string
-	for k, v := range owned {
-		if cur, ok := current[k]; ok && cur != v {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// lastManager returns the field manager, other than Tierguard, that owns
-// one of the given fields and wrote the object last, since Tierguard's own
-// last write. A change that only removed fields leaves no entry of its
-// author, so it stays unknown rather than blamed on a bystander.
-func lastManager(entries []metav1.ManagedFieldsEntry, fields ...[]string) string {
-	var since metav1.Time
-	for _, e := range entries {
-		if e.Manager == FieldManager && e.Time != nil && e.Subresource == "" {
-			since = *e.Time
-		}
-	}
-	var (
-		name string
-		at   metav1.Time
-	)
-	for _, e := range entries {
-		if e.Manager == FieldManager || e.Time == nil || e.Subresource != "" || e.Time.Before(&since) || !ownsAny(e, fields) {
-			continue
-		}
-		if name == "" || !e.Time.Before(&at) {
-			name, at = e.Manager, *e.Time
-		}
-	}
-	return name
-}
-
-// ownsAny reports whether a managedFields entry owns a field under any of
-// the paths (FieldsV1 keys such as "f:metadata", "f:labels", "f:env").
-func ownsAny(e metav1.ManagedFieldsEntry, paths [][]string) bool {
-	if e.FieldsV1 == nil {
-		return false
-	}
-	var set map[string]any
-	if err := json.Unmarshal(e.FieldsV1.Raw, &set); err != nil {
-		return false
-	}
-	for _, path := range paths {
-		node, ok := any(set), true
-		for _, key := range path {
-			m, isMap := node.(map[string]any)
-			if !isMap {
-				ok = false
-				break
-			}
-			if node, ok = m[key]; !ok {
-				break
-			}
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
-}
-
-// labelPaths are the FieldsV1 paths of the given labels.
-func labelPaths(keys []string) [][]string {
-	out := make([][]string, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, []string{"f:metadata", "f:labels", "f:" + k})
-	}
-	return out
-}
-
-// policyPaths are the fields of a policy whose change is drift.
-var policyPaths = [][]string{{"f:spec"}, {"f:metadata", "f:labels"}, {"f:metadata", "f:annotations"}, {"f:metadata", "f:ownerReferences"}}

@@ -44,10 +44,18 @@ var (
 		Name: "tierguard_apply_errors_total",
 		Help: "Writes to namespaces and NetworkPolicies that the API server refused or failed.",
 	}, []string{"profile"})
+
+	// MemoryLookups counts the lookups of the controller's memory between
+	// passes (internal/memory), by what is remembered and whether it was
+	// found: a steady pass should be all hits.
+	MemoryLookups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tierguard_memory_lookups_total",
+		Help: "Lookups of what the controller remembers between passes (verified policies, accepted tier plans, leak analyses), by result: hit or miss.",
+	}, []string{"memory", "result"})
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(GovernedNamespaces, DriftRepairs, Conflicts, IsolationLeaks, MembershipChanges, ApplyErrors)
+	crmetrics.Registry.MustRegister(GovernedNamespaces, DriftRepairs, Conflicts, IsolationLeaks, MembershipChanges, ApplyErrors, MemoryLookups)
 }
 
 // Forget removes the series of a deleted profile.

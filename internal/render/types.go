@@ -154,3 +154,10 @@ func (p *Plan) IsHeld(namespace string) bool {
 	_, ok := slices.BinarySearch(p.Held, namespace)
 	return ok
 }
+
+// IsManagedPolicy reports whether a NetworkPolicy is one Tierguard keeps: its
+// name and the managed-by label. (Which profile it belongs to is its
+// ProfileLabel.)
+func IsManagedPolicy(p *networkingv1.NetworkPolicy) bool {
+	return p.Name == PolicyName && p.Labels[ManagedByLabel] == ManagedByValue
+}

@@ -1,4 +1,4 @@
-package controller
+package watchcache
 
 import (
 	"sync"
@@ -6,27 +6,31 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 )
 
-// echoes remembers the resourceVersion each of Tierguard's own writes
+// Echoes remembers the resourceVersion each of Tierguard's own writes
 // produced, so the watch event that merely reports that write back does not
 // start another pass: the object is, at that version, what the pass wrote.
 // Deletions always pass (a deleted object reports its last version, which
-// may be Tierguard's), and so does any later change (a new version).
-type echoes struct {
+// may be Tierguard's), and so does any later change (a new version). The
+// zero value is ready to use and safe for concurrent use.
+type Echoes struct {
 	versions sync.Map // echoKey -> resourceVersion
 }
 
 type echoKey struct {
-	kind, namespace, name string
+	kind            segv1.ObjectKind
+	namespace, name string
 }
 
-func keyOf(kind string, obj client.Object) echoKey {
+func keyOf(kind segv1.ObjectKind, obj client.Object) echoKey {
 	return echoKey{kind: kind, namespace: obj.GetNamespace(), name: obj.GetName()}
 }
 
-// wrote records the version a write of Tierguard's produced.
-func (e *echoes) wrote(kind, namespace, name, resourceVersion string) {
+// Wrote records the version a write of Tierguard's produced.
+func (e *Echoes) Wrote(kind segv1.ObjectKind, namespace, name, resourceVersion string) {
 	if resourceVersion == "" {
 		return
 	}
@@ -34,7 +38,7 @@ func (e *echoes) wrote(kind, namespace, name, resourceVersion string) {
 }
 
 // isEcho reports, once, whether obj is at the version Tierguard wrote.
-func (e *echoes) isEcho(kind string, obj client.Object) bool {
+func (e *Echoes) isEcho(kind segv1.ObjectKind, obj client.Object) bool {
 	k := keyOf(kind, obj)
 	v, ok := e.versions.Load(k)
 	if !ok || v.(string) != obj.GetResourceVersion() {
@@ -44,9 +48,9 @@ func (e *echoes) isEcho(kind string, obj client.Object) bool {
 	return true
 }
 
-// notEcho drops create and update events that report one of Tierguard's
-// own writes back.
-func (e *echoes) notEcho(kind string) predicate.Predicate {
+// Predicate drops create and update events of objects of a kind that
+// report one of Tierguard's own writes back.
+func (e *Echoes) Predicate(kind segv1.ObjectKind) predicate.Predicate {
 	return predicate.Funcs{
 		CreateFunc: func(ev event.CreateEvent) bool { return !e.isEcho(kind, ev.Object) },
 		UpdateFunc: func(ev event.UpdateEvent) bool { return !e.isEcho(kind, ev.ObjectNew) },
@@ -56,8 +60,3 @@ func (e *echoes) notEcho(kind string) predicate.Predicate {
 		},
 	}
 }
-
-const (
-	namespaceKind = "Namespace"
-	policyKind    = "NetworkPolicy"
-)

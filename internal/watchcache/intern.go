@@ -1,4 +1,4 @@
-package controller
+package watchcache
 
 import (
 	"maps"
@@ -38,7 +38,7 @@ func newInterner() *interner {
 // policy makes a managed policy share its spec and metadata with the tier's
 // other policies, when they are identical. Foreign policies are left alone.
 func (in *interner) policy(p *networkingv1.NetworkPolicy) {
-	if !isManagedPolicy(p) {
+	if !render.IsManagedPolicy(p) {
 		return
 	}
 	in.mu.Lock()

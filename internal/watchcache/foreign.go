@@ -1,7 +1,8 @@
-package controller
+package watchcache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -16,18 +17,18 @@ import (
 	"github.com/tierguard/tierguard/internal/render"
 )
 
-// foreignPolicies holds the NetworkPolicies Tierguard does not manage, but
+// ForeignPolicies holds the NetworkPolicies Tierguard does not manage, but
 // only those in namespaces a profile governs: any of them can open a hole
 // there (see internal/leaks), while the thousands that may live elsewhere
 // are no business of Tierguard's and cost it no memory.
 //
-// A reflector (see SetupWithManager) feeds it every foreign policy of the
+// A reflector (see Start) feeds it every foreign policy of the
 // cluster; it keeps those in governed namespaces and drops the rest. When a
 // pass finds namespaces newly governed, govern lists their policies from
 // the API server before the pass verifies isolation, and merges the result
 // with whatever the reflector delivers meanwhile, the newer version of each
 // policy winning.
-type foreignPolicies struct {
+type ForeignPolicies struct {
 	reader client.Reader
 	// notify is called, outside the lock, with the profiles whose governed
 	// namespaces saw a foreign policy change.
@@ -45,10 +46,15 @@ type foreignPolicies struct {
 	loading map[string]map[string]uint64
 }
 
-func newForeignPolicies(reader client.Reader, notify func([]string)) *foreignPolicies {
-	return &foreignPolicies{reader: reader, notify: notify, governed: map[string][]string{},
+func NewForeignPolicies(reader client.Reader, notify func([]string)) *ForeignPolicies {
+	return &ForeignPolicies{reader: reader, notify: notify, governed: map[string][]string{},
 		held: map[string]map[string]*networkingv1.NetworkPolicy{}, loading: map[string]map[string]uint64{}}
 }
+
+// ErrListing is returned by Govern while another pass lists the foreign
+// policies of one of the namespaces: the answer is not known yet, and the
+// caller asks again shortly.
+var ErrListing = errors.New("foreign policies still being listed")
 
 // foreignSelector selects the policies Tierguard does not manage.
 func foreignSelector() labels.Selector {
@@ -60,10 +66,10 @@ func foreignSelector() labels.Selector {
 // cluster-wide list is cheaper than a list per namespace.
 const bulkLoad = 32
 
-// govern records the namespaces a profile governs now (sorted), loads the
+// Govern records the namespaces a profile governs now (sorted), loads the
 // foreign policies of those no profile governed before, and returns the
 // foreign policies of all of them. Policies are shared: do not mutate them.
-func (f *foreignPolicies) govern(ctx context.Context, profile string, namespaces []string) ([]networkingv1.NetworkPolicy, error) {
+func (f *ForeignPolicies) Govern(ctx context.Context, profile string, namespaces []string) ([]networkingv1.NetworkPolicy, error) {
 	f.mu.Lock()
 	var load []string
 	if !f.sameSet(profile, namespaces) {
@@ -97,7 +103,7 @@ func (f *foreignPolicies) govern(ctx context.Context, profile string, namespaces
 	for _, ns := range namespaces {
 		if _, busy := f.loading[ns]; busy {
 			// Another pass is loading it: the result is not known yet.
-			return nil, fmt.Errorf("foreign policies of namespace %s are still being listed", ns)
+			return nil, fmt.Errorf("%w: namespace %s", ErrListing, ns)
 		}
 		for _, p := range f.held[ns] {
 			out = append(out, *p)
@@ -108,7 +114,7 @@ func (f *foreignPolicies) govern(ctx context.Context, profile string, namespaces
 
 // sameSet reports whether a profile already governs exactly these
 // namespaces and all of them are held, so a steady pass allocates nothing.
-func (f *foreignPolicies) sameSet(profile string, namespaces []string) bool {
+func (f *ForeignPolicies) sameSet(profile string, namespaces []string) bool {
 	old, ok := f.governed[profile]
 	if !ok || !slices.Equal(old, namespaces) {
 		return false
@@ -121,7 +127,7 @@ func (f *foreignPolicies) sameSet(profile string, namespaces []string) bool {
 	return true
 }
 
-func (f *foreignPolicies) governedByAny(ns string) bool {
+func (f *ForeignPolicies) governedByAny(ns string) bool {
 	for _, set := range f.governed {
 		if _, ok := slices.BinarySearch(set, ns); ok {
 			return true
@@ -130,8 +136,11 @@ func (f *foreignPolicies) governedByAny(ns string) bool {
 	return false
 }
 
-// forget drops a deleted profile's namespaces.
-func (f *foreignPolicies) forget(profile string) {
+// Forget drops a deleted profile's namespaces.
+func (f *ForeignPolicies) Forget(profile string) {
+	if f == nil {
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old := f.governed[profile]
@@ -145,7 +154,7 @@ func (f *foreignPolicies) forget(profile string) {
 
 // load lists the foreign policies of namespaces marked loading: one list per
 // namespace, or one paginated cluster-wide list when there are many.
-func (f *foreignPolicies) load(ctx context.Context, namespaces []string) (err error) {
+func (f *ForeignPolicies) load(ctx context.Context, namespaces []string) (err error) {
 	found := map[string][]*networkingv1.NetworkPolicy{}
 	defer func() { f.finishLoad(namespaces, found, err == nil) }()
 	sel := client.MatchingLabelsSelector{Selector: foreignSelector()}
@@ -179,7 +188,7 @@ func (f *foreignPolicies) load(ctx context.Context, namespaces []string) (err er
 // finishLoad merges listed policies into what the reflector delivered
 // while they were listed: the newer version wins and a deletion seen since
 // is kept.
-func (f *foreignPolicies) finishLoad(namespaces []string, found map[string][]*networkingv1.NetworkPolicy, ok bool) {
+func (f *ForeignPolicies) finishLoad(namespaces []string, found map[string][]*networkingv1.NetworkPolicy, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, ns := range namespaces {
@@ -220,12 +229,12 @@ func version(rv string) uint64 {
 // The reflector's store: cache.ReflectorStore.
 
 // Add keeps a foreign policy of a governed namespace.
-func (f *foreignPolicies) Add(obj any) error { return f.upsert(obj) }
+func (f *ForeignPolicies) Add(obj any) error { return f.upsert(obj) }
 
 // Update keeps a foreign policy of a governed namespace.
-func (f *foreignPolicies) Update(obj any) error { return f.upsert(obj) }
+func (f *ForeignPolicies) Update(obj any) error { return f.upsert(obj) }
 
-func (f *foreignPolicies) upsert(obj any) error {
+func (f *ForeignPolicies) upsert(obj any) error {
 	p, ok := obj.(*networkingv1.NetworkPolicy)
 	if !ok {
 		return nil
@@ -254,7 +263,7 @@ func (f *foreignPolicies) upsert(obj any) error {
 }
 
 // Delete drops a foreign policy.
-func (f *foreignPolicies) Delete(obj any) error {
+func (f *ForeignPolicies) Delete(obj any) error {
 	p, ok := obj.(*networkingv1.NetworkPolicy)
 	if !ok {
 		return nil
@@ -278,7 +287,7 @@ func (f *foreignPolicies) Delete(obj any) error {
 // Replace takes a fresh list (after the reflector started or lost its
 // watch) as the truth for the governed namespaces, keeping what is newer
 // than the list.
-func (f *foreignPolicies) Replace(items []any, resourceVersion string) error {
+func (f *ForeignPolicies) Replace(items []any, resourceVersion string) error {
 	listed := version(resourceVersion)
 	byNS := map[string]map[string]*networkingv1.NetworkPolicy{}
 	for _, obj := range items {
@@ -322,10 +331,10 @@ func (f *foreignPolicies) Replace(items []any, resourceVersion string) error {
 }
 
 // Resync has nothing to do: nothing is delivered on a timer.
-func (f *foreignPolicies) Resync() error { return nil }
+func (f *ForeignPolicies) Resync() error { return nil }
 
 // profilesOf returns the profiles governing a namespace (lock held).
-func (f *foreignPolicies) profilesOf(ns string) []string {
+func (f *ForeignPolicies) profilesOf(ns string) []string {
 	var out []string
 	for profile, set := range f.governed {
 		if _, ok := slices.BinarySearch(set, ns); ok {

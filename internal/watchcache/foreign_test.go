@@ -1,4 +1,4 @@
-package controller
+package watchcache
 
 import (
 	"maps"
@@ -13,7 +13,7 @@ func foreignAt(ns, name, rv string) *networkingv1.NetworkPolicy {
 	return &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, ResourceVersion: rv}}
 }
 
-func heldVersions(f *foreignPolicies, ns string) map[string]string {
+func heldVersions(f *ForeignPolicies, ns string) map[string]string {
 	out := map[string]string{}
 	for name, p := range f.held[ns] {
 		out[name] = p.ResourceVersion
@@ -27,7 +27,7 @@ func heldVersions(f *foreignPolicies, ns string) map[string]string {
 // namespaces no profile governs hold nothing.
 func TestForeignPoliciesMerge(t *testing.T) {
 	var notified []string
-	f := newForeignPolicies(nil, func(p []string) { notified = append(notified, p...) })
+	f := NewForeignPolicies(nil, func(p []string) { notified = append(notified, p...) })
 
 	_ = f.Add(foreignAt("elsewhere", "allow-all", "3"))
 	if len(f.held) != 0 || len(notified) != 0 {
@@ -70,7 +70,7 @@ func TestForeignPoliciesMerge(t *testing.T) {
 		t.Fatal("a relist kept an ungoverned namespace")
 	}
 
-	f.forget("company")
+	f.Forget("company")
 	if len(f.held) != 0 || len(f.governed) != 0 {
 		t.Fatalf("a deleted profile's namespaces are still held: %v", f.held)
 	}
