@@ -176,11 +176,11 @@ func TestMatrixJSONEgressForeignAllowAll(t *testing.T) {
 		{From: "sandbox", To: "billing-prod", Allowed: true, Ports: all, Policies: []string{"billing-prod/allow-all"},
 			IntendedPorts: none, Differs: true, UnintendedPorts: all, Responsible: []string{"billing-prod/allow-all"},
 			Exact: true, ToTier: "prod"},
-		// The flow test -> prod is on the named port https: every TCP port
-		// is possible on both sides, for some pods only.
-		{From: "qa", To: "shop-prod", Allowed: true, Ports: []string{"TCP/all"},
+		// The flow test -> prod is on the named port https: the port of
+		// that name is possible on both sides, for the pods that have it.
+		{From: "qa", To: "shop-prod", Allowed: true, Ports: []string{`TCP/"https"`},
 			Policies: []string{"qa/tierguard-isolation", "shop-prod/tierguard-isolation"},
-			Intended: true, IntendedPorts: []string{"TCP/all"}, FromTier: "test", ToTier: "prod"},
+			Intended: true, IntendedPorts: []string{`TCP/"https"`}, FromTier: "test", ToTier: "prod"},
 		{From: "app-dev", To: "kube-system", Allowed: true, Ports: []string{"TCP/53", "UDP/53"}, Policies: []string{"app-dev/tierguard-isolation"},
 			Intended: true, IntendedPorts: []string{"TCP/53", "UDP/53"}, FromTier: "dev"},
 		{From: "app-dev", To: "shop-test", Allowed: true, Ports: []string{"TCP/443", "TCP/8000-8080"},
@@ -243,7 +243,7 @@ func TestMatrixHuman(t *testing.T) {
 					t.Errorf("row (ungoverned): %v, want the prod cell marked", cells)
 				}
 				mustContain(t, out, "  sandbox (ungoverned) -> billing-prod (prod): allows all ports (intended: deny); by billing-prod/allow-all\n",
-					"A named port counts as every port", "ipBlock peers match pods only inside the pod CIDRs 10.0.0.0/8")
+					`A named port is shown by its name (TCP/"https")`, "ipBlock peers match pods only inside the pod CIDRs 10.0.0.0/8")
 			},
 		},
 		{

@@ -96,13 +96,13 @@ type Pair struct {
 	To string `json:"to"`
 	// Allowed reports that some pods of From may reach some pods of To.
 	Allowed bool `json:"allowed"`
-	// Ports are the ports on which they may, as TCP/443, TCP/8000-8080 or
-	// TCP/all; empty when denied.
+	// Ports are the ports on which they may, as TCP/443, TCP/8000-8080,
+	// TCP/all or a named port TCP/"https"; empty when denied.
 	Ports []string `json:"ports"`
 	// Policies are the "namespace/name" of the policies that allow the
-	// traffic on a representative port: the first port beyond the intent
-	// if there is one, else the first allowed port. Empty when denied, or
-	// when neither side is isolated.
+	// traffic on some of the ports beyond the intent if there are any,
+	// else on some of the allowed ports. Empty when denied, or when
+	// neither side is isolated.
 	Policies []string `json:"policies"`
 	// Intended reports that the profile means some traffic to flow.
 	Intended bool `json:"intended"`
@@ -126,7 +126,7 @@ type Pair struct {
 	FromTier string `json:"fromTier,omitempty"`
 	ToTier   string `json:"toTier,omitempty"`
 
-	actual, intended, extra, missing ports
+	actual, intended, extra, missing evaluate.PortSet
 	// someOnly is set when the unintended ports are open for some pods
 	// only (a pod selector or a named port decides).
 	someOnly bool

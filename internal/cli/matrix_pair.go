@@ -28,7 +28,7 @@ func (b *matrixBuilder) pair(from, to string) Pair {
 		From: from, To: to,
 		FromTier: b.intent.Tier(from), ToTier: b.intent.Tier(to),
 		Exact:    np.Exact(),
-		actual:   intent.NewPorts(slices.Clone(np.Possible.Ranges)),
+		actual:   np.Possible,
 		intended: b.intent.Ports(from, to),
 		Policies: []string{},
 	}
@@ -43,21 +43,30 @@ func (b *matrixBuilder) pair(from, to string) Pair {
 		rep = p.extra
 	}
 	if !rep.Empty() {
-		v := b.eval.NamespaceAllowed(from, to, evaluate.Port{Protocol: rep[0].Protocol, Port: rep[0].From})
-		p.Policies = sortedUnion(v.IngressPolicies, v.EgressPolicies)
+		p.Policies = sortedUnion(b.eval.NamespacePolicies(from, to, rep))
 		if !p.extra.Empty() {
+			v := firstVerdict(b.eval, from, to, rep)
 			p.someOnly = !v.Exact
 			p.Responsible = b.blame(p.Policies)
 			p.unisolated = b.unisolated(from, to, v)
 		}
 	}
 	if !p.missing.Empty() {
-		p.Responsible = sortedUnion(p.Responsible, b.blockers(from, to, p.missing[0]))
+		p.Responsible = sortedUnion(p.Responsible, b.blockers(from, to, p.missing))
 	}
 	if p.Differs {
 		p.UnintendedPorts, p.MissingPorts = p.extra.Strings(), p.missing.Strings()
 	}
 	return p
+}
+
+// firstVerdict asks about the first port of a non-empty set, numbered or
+// named.
+func firstVerdict(e *evaluate.Evaluator, from, to string, s evaluate.PortSet) evaluate.NamespaceVerdict {
+	if len(s.Ranges) > 0 {
+		return e.NamespaceAllowed(from, to, evaluate.Port{Protocol: s.Ranges[0].Protocol, Port: s.Ranges[0].From})
+	}
+	return e.NamespaceAllowedName(from, to, s.Names[0])
 }
 
 // blame keeps the policies that differ from the plan; Tierguard's planned
@@ -91,16 +100,15 @@ func (b *matrixBuilder) unisolated(from, to string, v evaluate.NamespaceVerdict)
 }
 
 // blockers returns the policies that isolate the side, or sides, that
-// block intended traffic on the first port of r: the destination's Ingress
-// policies or the source's Egress policies.
-func (b *matrixBuilder) blockers(from, to string, r evaluate.PortRange) []string {
+// block intended traffic on the first port of missing: the destination's
+// Ingress policies or the source's Egress policies.
+func (b *matrixBuilder) blockers(from, to string, missing evaluate.PortSet) []string {
 	if b.ingressOnly == nil {
 		b.ingressOnly = b.evaluator(oneDirection(b.in.Policies, networkingv1.PolicyTypeIngress))
 		b.egressOnly = b.evaluator(oneDirection(b.in.Policies, networkingv1.PolicyTypeEgress))
 	}
-	port := evaluate.Port{Protocol: r.Protocol, Port: r.From}
-	ingressBlocks := !b.ingressOnly.NamespaceAllowed(from, to, port).Allowed
-	egressBlocks := !b.egressOnly.NamespaceAllowed(from, to, port).Allowed
+	ingressBlocks := !firstVerdict(b.ingressOnly, from, to, missing).Allowed
+	egressBlocks := !firstVerdict(b.egressOnly, from, to, missing).Allowed
 	if !ingressBlocks && !egressBlocks {
 		// Each side admits some pods, but no one pod pair satisfies both.
 		ingressBlocks, egressBlocks = true, true

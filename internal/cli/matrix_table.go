@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/tierguard/tierguard/internal/evaluate"
 )
 
 // MatrixNote ends every human matrix: what was checked is the policies'
@@ -61,7 +63,7 @@ func WriteMatrix(w io.Writer, m *Matrix, byNamespace bool, notes ...string) erro
 	}
 	b.WriteString("\n")
 	if m.NamedPorts {
-		b.WriteString("A named port counts as every port of its protocol: the number it names depends on the pods.\n")
+		b.WriteString("A named port is shown by its name (TCP/\"https\"): the number it names depends on the pods, so it is neither taken for another port nor for all of them.\n")
 	}
 	if m.IPBlocks {
 		fmt.Fprintf(&b, "ipBlock peers match pods only inside the pod CIDRs %s (--pod-cidr).\n", strings.Join(m.PodCIDRs, ", "))
@@ -93,7 +95,7 @@ func (m *Matrix) tierTable(tw io.Writer, idx map[[2]string]*Pair) {
 }
 
 func groupCell(from, to Group, idx map[[2]string]*Pair) string {
-	var union, first ports
+	var union, first evaluate.PortSet
 	pairs, disagree, differs := 0, false, false
 	for _, a := range from.Namespaces {
 		for _, b := range to.Namespaces {

@@ -83,6 +83,7 @@ func TestIntentRules(t *testing.T) {
 		{"no egress isolation", func(p *segv1.SegmentationProfile) { p.Spec.Egress.Isolation = segv1.EgressIsolationNone }, "a-1", "other", all},
 		{"egress narrows a flow to the flows of the source's tier",
 			func(p *segv1.SegmentationProfile) { p.Spec.Flows = p.Spec.Flows[:1] }, "b-1", "a-1", nil},
+		{"a flow's named port stays a name", func(p *segv1.SegmentationProfile) { p.Spec.Flows[0].Ports = httpsOnly }, "a-1", "b-1", []string{`TCP/"https"`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,6 +102,9 @@ func TestIntentRules(t *testing.T) {
 		})
 	}
 }
+
+// httpsOnly is a flow on the named port https.
+var httpsOnly = []segv1.NetworkPolicyPort{{Protocol: "TCP", Port: ptr.To(intstr.FromString("https"))}}
 
 // cmpEmpty equates nil and empty lists.
 var cmpEmpty = cmp.Comparer(func(a, b []string) bool { return slices.Equal(a, b) })
@@ -277,5 +281,52 @@ func TestMatrixPartialDifference(t *testing.T) {
 	want := "a-1 (a) -> b-2 (b): allows TCP/1-442, TCP/444-65535, UDP/1-999, UDP/2001-65535, SCTP/all (intended: TCP/443,UDP/1000-2000); by b-2/tierguard-isolation"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// fromNamespace is a foreign policy in ns admitting the namespace from on
+// one TCP port.
+func fromNamespace(ns, name, from string, port intstr.IntOrString) networkingv1.NetworkPolicy {
+	return networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: networkingv1.NetworkPolicySpec{
+		Ingress: []networkingv1.NetworkPolicyIngressRule{{
+			From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{render.MetadataNameLabel: from}}}},
+			Ports: []networkingv1.NetworkPolicyPort{{Port: &port}},
+		}},
+	}}
+}
+
+// TestMatrixPortsAndCulprits: a named flow port is neither every port nor
+// a cover for TCP/22, and every policy opening a port beyond the intent is
+// responsible, not only those of its first port.
+func TestMatrixPortsAndCulprits(t *testing.T) {
+	cases := []struct {
+		name    string
+		flow    []segv1.NetworkPolicyPort
+		foreign []networkingv1.NetworkPolicy
+		want    []string
+	}{
+		{name: "a named flow port, rendered, matches the intent", flow: httpsOnly},
+		{name: "TCP/22 beside a named flow port is a difference", flow: httpsOnly,
+			foreign: []networkingv1.NetworkPolicy{fromNamespace("b-1", "ssh", "a-1", intstr.FromInt32(22))},
+			want:    []string{`a-1 (a) -> b-1 (b): allows TCP/22 (intended: TCP/"https"); by b-1/ssh`}},
+		{name: "the named flow port itself opened again is no difference", flow: httpsOnly,
+			foreign: []networkingv1.NetworkPolicy{fromNamespace("b-1", "https", "a-1", intstr.FromString("https"))}},
+		{name: "every policy opening a port beyond the intent is named",
+			foreign: []networkingv1.NetworkPolicy{
+				fromNamespace("b-1", "ssh", "a-1", intstr.FromInt32(22)), fromNamespace("b-1", "web", "a-1", intstr.FromInt32(8080))},
+			want: []string{"a-1 (a) -> b-1 (b): allows TCP/22, TCP/8080 (intended: TCP/443,UDP/1000-2000); by b-1/ssh, b-1/web"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := matrixProfile()
+			p.Spec.Egress.Isolation = segv1.EgressIsolationNone
+			if tc.flow != nil {
+				p.Spec.Flows[0].Ports = tc.flow
+			}
+			m := matrixOf(t, p, func(ps []networkingv1.NetworkPolicy) []networkingv1.NetworkPolicy { return append(ps, tc.foreign...) })
+			if diff := cmp.Diff(tc.want, differences(m), cmpEmpty); diff != "" {
+				t.Errorf("differences (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

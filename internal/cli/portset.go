@@ -3,14 +3,11 @@ package cli
 import (
 	"strings"
 
-	"github.com/tierguard/tierguard/internal/intent"
+	"github.com/tierguard/tierguard/internal/evaluate"
 )
 
-// ports is a set of ports; internal/intent holds the set operations.
-type ports = intent.Ports
-
-// cell is the set as a matrix cell shows it: allow, deny, or the ranges.
-func cell(p ports) string {
+// cell is the set as a matrix cell shows it: allow, deny, or the ports.
+func cell(p evaluate.PortSet) string {
 	switch {
 	case p.All():
 		return "allow"
@@ -20,8 +17,8 @@ func cell(p ports) string {
 	return strings.Join(p.Strings(), ",")
 }
 
-// phrase is the set in a sentence: "all ports", "no port", or the ranges.
-func phrase(p ports) string {
+// phrase is the set in a sentence: "all ports", "no port", or the ports.
+func phrase(p evaluate.PortSet) string {
 	switch {
 	case p.All():
 		return "all ports"

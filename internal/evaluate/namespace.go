@@ -69,7 +69,45 @@ type NamespaceVerdict struct {
 // So Allowed=false is always sound, and Allowed=true is exact only when
 // Exact is set; otherwise Conditions say which pods would have to exist.
 func (e *Evaluator) NamespaceAllowed(fromNS, toNS string, port Port) NamespaceVerdict {
-	port = port.normalize()
+	return e.namespaceVerdict(fromNS, toNS, probe{port: port.normalize(), guess: true})
+}
+
+// NamespaceAllowedName is NamespaceAllowed for the destination pod's port
+// of a given name, whatever its number: a rule naming the same port, or
+// admitting every port of its protocol, admits it; a rule's numbered range
+// is assumed to hold the number (with a condition saying so); a rule
+// naming another port is not, as two names rarely share a number.
+func (e *Evaluator) NamespaceAllowedName(fromNS, toNS string, name PortName) NamespaceVerdict {
+	name.Protocol = defaultProtocol(name.Protocol)
+	return e.namespaceVerdict(fromNS, toNS, probe{port: Port{Protocol: name.Protocol}, name: name.Name, guess: true})
+}
+
+// probe is the destination port a namespace-level question asks about.
+type probe struct {
+	// port is the number asked about, or only the protocol when name is set.
+	port Port
+	// name is set to ask about the destination's port of that name.
+	name string
+	// guess lets a rule's named port match a number, assuming the name
+	// resolves to it on some pod, and a rule's numbered range match a name,
+	// assuming the name resolves into it. NamespaceAllowed guesses;
+	// NamespacePorts asks about numbers without guessing and about the
+	// names instead.
+	guess bool
+	// viaName, for a name, counts only the pod pairs that some side admits
+	// by that very name: a pair both sides admit by number (every port, a
+	// range) is traffic to a number, which the numbered probes report.
+	viaName bool
+}
+
+func (pr probe) String() string {
+	if pr.name != "" {
+		return PortName{Protocol: pr.port.Protocol, Name: pr.name}.String()
+	}
+	return pr.port.String()
+}
+
+func (e *Evaluator) namespaceVerdict(fromNS, toNS string, port probe) NamespaceVerdict {
 	ing := e.nsAlternatives(ingress, toNS, fromNS, port)
 	eg := e.nsAlternatives(egress, fromNS, toNS, port)
 	s := newSolver()
@@ -91,6 +129,9 @@ func (e *Evaluator) NamespaceAllowed(fromNS, toNS string, port Port) NamespaceVe
 		}
 		ingPossible = true
 		for _, j := range eg.alts {
+			if port.viaName && !i.byName && !j.byName {
+				continue
+			}
 			if !s.satisfiable(append(i.clauses(), j.clauses()...)) {
 				continue
 			}
@@ -171,6 +212,8 @@ type nsAlt struct {
 	// approx is set when the alternative relies on a named port or an
 	// ipBlock guess rather than on labels.
 	approx bool
+	// byName is set when the rule admits a named probe by its name.
+	byName bool
 }
 
 func (a nsAlt) clauses() []clause {
@@ -200,7 +243,7 @@ func (sd nsSide) universal(s *solver) bool {
 
 // nsAlternatives lists the ways direction dir, governed by the policies of
 // selfNS, can admit a connection whose other end is in peerNS.
-func (e *Evaluator) nsAlternatives(dir direction, selfNS, peerNS string, port Port) nsSide {
+func (e *Evaluator) nsAlternatives(dir direction, selfNS, peerNS string, port probe) nsSide {
 	selfSide, peerSide := dstSide, srcSide
 	selfRole, peerRole := "destination", "source"
 	if dir == egress {
@@ -229,11 +272,11 @@ func (e *Evaluator) nsAlternatives(dir direction, selfNS, peerNS string, port Po
 			continue
 		}
 		for _, r := range p.rules(dir) {
-			ok, portNeed := r.portMayMatch(port)
+			ok, portNeed, byName := r.portMayMatch(port)
 			if !ok {
 				continue
 			}
-			base := nsAlt{policy: p.key, pos: p.pods.onSide(selfSide)}
+			base := nsAlt{policy: p.key, pos: p.pods.onSide(selfSide), byName: byName}
 			if !p.pods.matchesAll() {
 				base.needs = append(base.needs, fmt.Sprintf("a %s pod in %s matching %s (selected by %s)",
 					selfRole, selfNS, p.pods.text, p.key))
@@ -284,25 +327,36 @@ func (e *Evaluator) peerMayMatch(base nsAlt, p *policy, pr peer, peerNS string, 
 	return a, true
 }
 
-// portMayMatch is matchesPort for an unknown destination pod. A named port
-// may resolve to any number, so it matches with need describing the guess;
-// a numeric match is preferred because it needs no guess.
-func (r rule) portMayMatch(port Port) (ok bool, need string) {
+// portMayMatch is matchesPort for an unknown destination pod. A named
+// port may resolve to any number, and a name to any number in a range, so
+// such matches come with need describing the guess. A match by the probe's
+// own name is preferred (byName), then a match that needs no guess.
+func (r rule) portMayMatch(pr probe) (ok bool, need string, byName bool) {
 	if len(r.ports) == 0 {
-		return true, ""
+		return true, "", false
 	}
 	for _, ps := range r.ports {
-		if ps.proto != port.Protocol {
+		if ps.proto != pr.port.Protocol {
 			continue
 		}
-		if ps.all || (ps.name == "" && ps.lo <= port.Port && port.Port <= ps.hi) {
-			return true, ""
-		}
-		if ps.name != "" && need == "" {
-			ok, need = true, fmt.Sprintf("named port %q resolving to %s", ps.name, port)
+		switch {
+		case pr.name != "" && ps.name == pr.name:
+			return true, "", true
+		case ps.all:
+			ok, need = true, ""
+		case pr.name != "" && ps.name == "" && pr.guess:
+			if !ok {
+				ok, need = true, fmt.Sprintf("named port %q resolving into %s", pr.name, ps)
+			}
+		case pr.name == "" && ps.name == "" && ps.lo <= pr.port.Port && pr.port.Port <= ps.hi:
+			return true, "", false
+		case pr.name == "" && ps.name != "" && pr.guess:
+			if !ok {
+				ok, need = true, fmt.Sprintf("named port %q resolving to %s", ps.name, pr.port)
+			}
 		}
 	}
-	return ok, need
+	return ok, need, false
 }
 
 // blockMayHoldPod reports whether a pod of unknown IP could fall inside b.

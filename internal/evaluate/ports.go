@@ -1,7 +1,9 @@
 package evaluate
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -38,12 +40,86 @@ func (r PortRange) String() string {
 	}
 }
 
+// PortName is a port named in a NetworkPolicy rather than numbered:
+// whatever number the destination pod gives that name. Without the pods
+// the number is unknown, so a name is some port of its protocol, never
+// every port and never a particular one.
+type PortName struct {
+	// Protocol is TCP, UDP or SCTP.
+	Protocol corev1.Protocol
+	// Name is the container port's name.
+	Name string
+}
+
+// String renders the name as TCP/"https", as rules print named ports.
+func (n PortName) String() string { return fmt.Sprintf("%s/%q", n.Protocol, n.Name) }
+
 // PortSet is a set of ports over TCP, UDP and SCTP (the protocols a
-// NetworkPolicy can name; the API leaves others to the network plugin), kept as sorted,
-// non-overlapping, non-adjacent ranges so that equal sets compare equal.
+// NetworkPolicy can name; the API leaves others to the network plugin):
+// numbered ports as sorted, non-overlapping, non-adjacent ranges, and named
+// ports, so that equal sets compare equal. Build sets with NewPortSet or
+// AllPorts, or from the fields when already in order.
 type PortSet struct {
 	// Ranges are ordered by protocol (TCP, UDP, SCTP), then by From.
 	Ranges []PortRange
+	// Names are the named ports, ordered by protocol, then by name; none
+	// is of a protocol whose every port Ranges holds, as that already
+	// holds whatever number the name stands for.
+	Names []PortName
+}
+
+// AllPorts is every port of every protocol a NetworkPolicy can name.
+func AllPorts() PortSet {
+	out := PortSet{Ranges: make([]PortRange, 0, len(protocols))}
+	for _, p := range protocols {
+		out.Ranges = append(out.Ranges, PortRange{Protocol: p, From: minPort, To: maxPort})
+	}
+	return out
+}
+
+// NewPortSet builds a set of the given ranges and names, in any order,
+// overlapping or not; an empty protocol is TCP. The arguments are not
+// modified.
+func NewPortSet(ranges []PortRange, names []PortName) PortSet {
+	rs := slices.Clone(ranges)
+	for i := range rs {
+		rs[i].Protocol = defaultProtocol(rs[i].Protocol)
+	}
+	slices.SortFunc(rs, func(a, b PortRange) int {
+		return cmp.Or(cmp.Compare(protocolRank(a.Protocol), protocolRank(b.Protocol)), cmp.Compare(a.From, b.From))
+	})
+	var out PortSet
+	for _, r := range rs {
+		out.add(r)
+	}
+	for _, n := range names {
+		n.Protocol = defaultProtocol(n.Protocol)
+		if !out.wholeProtocol(n.Protocol) {
+			out.Names = append(out.Names, n)
+		}
+	}
+	slices.SortFunc(out.Names, comparePortNames)
+	out.Names = slices.Compact(out.Names)
+	return out
+}
+
+func defaultProtocol(p corev1.Protocol) corev1.Protocol {
+	if p == "" {
+		return corev1.ProtocolTCP
+	}
+	return p
+}
+
+// protocolRank orders protocols as PortSet lists them; others last.
+func protocolRank(p corev1.Protocol) int {
+	if i := slices.Index(protocols, p); i >= 0 {
+		return i
+	}
+	return len(protocols)
+}
+
+func comparePortNames(a, b PortName) int {
+	return cmp.Or(cmp.Compare(protocolRank(a.Protocol), protocolRank(b.Protocol)), strings.Compare(a.Name, b.Name))
 }
 
 // add appends r, which must not start before the last range.
@@ -60,6 +136,11 @@ func (s *PortSet) add(r PortRange) {
 	s.Ranges = append(s.Ranges, r)
 }
 
+// wholeProtocol reports whether every port of proto is in the set.
+func (s PortSet) wholeProtocol(proto corev1.Protocol) bool {
+	return slices.Contains(s.Ranges, PortRange{Protocol: proto, From: minPort, To: maxPort})
+}
+
 // All reports whether every port of every protocol is in the set.
 func (s PortSet) All() bool {
 	if len(s.Ranges) != len(protocols) {
@@ -74,9 +155,11 @@ func (s PortSet) All() bool {
 }
 
 // Empty reports whether no port is in the set.
-func (s PortSet) Empty() bool { return len(s.Ranges) == 0 }
+func (s PortSet) Empty() bool { return len(s.Ranges) == 0 && len(s.Names) == 0 }
 
-// Contains reports whether p is in the set.
+// Contains reports whether the numbered port p is in the set. A named port
+// may stand for p on some pod, but it is not known to, so names do not
+// count.
 func (s PortSet) Contains(p Port) bool {
 	p = p.normalize()
 	for _, r := range s.Ranges {
@@ -89,18 +172,97 @@ func (s PortSet) Contains(p Port) bool {
 
 // Equal reports whether both sets hold the same ports.
 func (s PortSet) Equal(o PortSet) bool {
-	if len(s.Ranges) != len(o.Ranges) {
-		return false
-	}
-	for i := range s.Ranges {
-		if s.Ranges[i] != o.Ranges[i] {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(s.Ranges, o.Ranges) && slices.Equal(s.Names, o.Names)
 }
 
-// String renders the set for humans: "all", "none" or a list of ranges.
+// Union returns the ports in either set.
+func (s PortSet) Union(o PortSet) PortSet {
+	return NewPortSet(append(slices.Clone(s.Ranges), o.Ranges...), append(slices.Clone(s.Names), o.Names...))
+}
+
+// Intersect returns the ports in both sets. A name is in both when both
+// hold it, or when one holds it and the other every port of its protocol.
+// A name against a partial range is left out: the ports it shares with the
+// range depend on the pods, and no set can say so. The result may so hold
+// fewer ports than the true intersection, never more.
+func (s PortSet) Intersect(o PortSet) PortSet {
+	var ranges []PortRange
+	for _, a := range s.Ranges {
+		for _, b := range o.Ranges {
+			if a.Protocol == b.Protocol && a.From <= b.To && b.From <= a.To {
+				ranges = append(ranges, PortRange{Protocol: a.Protocol, From: max(a.From, b.From), To: min(a.To, b.To)})
+			}
+		}
+	}
+	var names []PortName
+	for _, n := range s.Names {
+		if o.holdsName(n) {
+			names = append(names, n)
+		}
+	}
+	for _, n := range o.Names {
+		if s.wholeProtocol(n.Protocol) {
+			names = append(names, n)
+		}
+	}
+	return NewPortSet(ranges, names)
+}
+
+// holdsName reports whether the set holds the port named n on every pod:
+// it holds the name, or every port of its protocol.
+func (s PortSet) holdsName(n PortName) bool {
+	_, found := slices.BinarySearchFunc(s.Names, n, comparePortNames)
+	return found || s.wholeProtocol(n.Protocol)
+}
+
+// Minus returns the ports of s that o does not hold. A name in o removes
+// no numbered port (it is some port, not all of them), and a name of s
+// stays unless o holds it too or holds every port of its protocol.
+func (s PortSet) Minus(o PortSet) PortSet {
+	var ranges []PortRange
+	for _, a := range s.Ranges {
+		rest := []PortRange{a}
+		for _, b := range o.Ranges {
+			var next []PortRange
+			for _, r := range rest {
+				if r.Protocol != b.Protocol || b.To < r.From || r.To < b.From {
+					next = append(next, r)
+					continue
+				}
+				if r.From < b.From {
+					next = append(next, PortRange{Protocol: r.Protocol, From: r.From, To: b.From - 1})
+				}
+				if b.To < r.To {
+					next = append(next, PortRange{Protocol: r.Protocol, From: b.To + 1, To: r.To})
+				}
+			}
+			rest = next
+		}
+		ranges = append(ranges, rest...)
+	}
+	var names []PortName
+	for _, n := range s.Names {
+		if !o.holdsName(n) {
+			names = append(names, n)
+		}
+	}
+	return NewPortSet(ranges, names)
+}
+
+// Strings lists the ranges, then the names, as TCP/443, TCP/all or
+// TCP/"https"; an empty list rather than nil, so that JSON shows [].
+func (s PortSet) Strings() []string {
+	out := make([]string, 0, len(s.Ranges)+len(s.Names))
+	for _, r := range s.Ranges {
+		out = append(out, r.String())
+	}
+	for _, n := range s.Names {
+		out = append(out, n.String())
+	}
+	return out
+}
+
+// String renders the set for humans: "all", "none" or a list of ports.
 func (s PortSet) String() string {
 	switch {
 	case s.All():
@@ -108,19 +270,18 @@ func (s PortSet) String() string {
 	case s.Empty():
 		return "none"
 	}
-	parts := make([]string, len(s.Ranges))
-	for i, r := range s.Ranges {
-		parts[i] = r.String()
-	}
-	return strings.Join(parts, ", ")
+	return strings.Join(s.Strings(), ", ")
 }
 
 // NamespacePortSet is the port-level summary of NamespaceAllowed.
 type NamespacePortSet struct {
-	// Possible holds the ports on which some pod pair may be allowed.
+	// Possible holds the ports on which some pod pair may be allowed: the
+	// numbered ports allowed without taking a named port for a number, and
+	// the named ports allowed (see NamespacePorts).
 	Possible PortSet
-	// Certain holds the ports on which every pod pair is allowed; it is a
-	// subset of Possible.
+	// Certain holds the numbered ports on which every pod pair is allowed;
+	// it is a subset of Possible. A named port is never certain: whether a
+	// pod has it depends on the pods.
 	Certain PortSet
 }
 
@@ -128,13 +289,21 @@ type NamespacePortSet struct {
 func (n NamespacePortSet) Exact() bool { return n.Possible.Equal(n.Certain) }
 
 // NamespacePorts lists the ports on which pods of fromNS may reach pods of
-// toNS, under the assumptions documented on NamespaceAllowed (in
-// particular, a named port may be any number of its protocol).
+// toNS, under the assumptions documented on NamespaceAllowed, except for
+// named ports: a rule's named port stands for itself rather than for every
+// number, so a numbered port is possible only when rules allow it by
+// number, and a name the policies use is possible when rules allow it by
+// that name on one side at least, and on the other by that name, by every
+// port of its protocol, or by a range it may fall in (a pod pair both sides
+// admit by number is traffic to a number, which the numbers report).
+// Traffic to a named port is so reported as that name, never as every
+// port of its protocol, and "TCP/22 and the name https" stays apart from
+// "the name https". (Two different names standing for one number on one
+// pod are not considered.)
 func (e *Evaluator) NamespacePorts(fromNS, toNS string) NamespacePortSet {
-	cuts := e.portCuts(toNS, fromNS)
 	var out NamespacePortSet
-	forEachInterval(cuts, func(r PortRange) {
-		v := e.NamespaceAllowed(fromNS, toNS, Port{Protocol: r.Protocol, Port: r.From})
+	forEachInterval(e.portCuts(toNS, fromNS), func(r PortRange) {
+		v := e.namespaceVerdict(fromNS, toNS, probe{port: Port{Protocol: r.Protocol, Port: r.From}})
 		if v.Allowed {
 			out.Possible.add(r)
 			if v.Exact {
@@ -142,7 +311,52 @@ func (e *Evaluator) NamespacePorts(fromNS, toNS string) NamespacePortSet {
 			}
 		}
 	})
+	var names []PortName
+	for _, n := range e.portNames(toNS, fromNS) {
+		if e.namespaceVerdict(fromNS, toNS, probe{port: Port{Protocol: n.Protocol}, name: n.Name, guess: true, viaName: true}).Allowed {
+			names = append(names, n)
+		}
+	}
+	out.Possible = NewPortSet(out.Possible.Ranges, names)
 	return out
+}
+
+// NamespacePolicies returns the "namespace/name" of the policies, Ingress
+// and Egress, that allow some pod of fromNS to reach some pod of toNS on
+// some port of ports, sorted: every policy that opens any of them, asked
+// as NamespacePorts asks (a named port is not taken for a number, and a
+// range is taken for a name only when no rule allows the name itself).
+func (e *Evaluator) NamespacePolicies(fromNS, toNS string, ports PortSet) []string {
+	found := map[string]bool{}
+	record := func(v NamespaceVerdict) {
+		for _, p := range append(slices.Clone(v.IngressPolicies), v.EgressPolicies...) {
+			found[p] = true
+		}
+	}
+	// Between two cuts every rule matches all ports or none, so one port
+	// of each interval's overlap with a range answers for the overlap.
+	forEachInterval(e.portCuts(toNS, fromNS), func(r PortRange) {
+		for _, want := range ports.Ranges {
+			if want.Protocol == r.Protocol && want.From <= r.To && r.From <= want.To {
+				record(e.namespaceVerdict(fromNS, toNS, probe{port: Port{Protocol: r.Protocol, Port: max(r.From, want.From)}}))
+				return
+			}
+		}
+	})
+	// A name is asked first without guessing that it falls in a numbered
+	// range, so that the rules naming it are named rather than every rule
+	// with a range; only when no rule allows it by name do the ranges
+	// that may hold it answer.
+	for _, n := range ports.Names {
+		pr := probe{port: Port{Protocol: defaultProtocol(n.Protocol)}, name: n.Name, viaName: true}
+		v := e.namespaceVerdict(fromNS, toNS, pr)
+		if !v.Allowed {
+			pr.guess = true
+			v = e.namespaceVerdict(fromNS, toNS, pr)
+		}
+		record(v)
+	}
+	return sortedKeys(found)
 }
 
 // AllowedPorts lists the ports on which from may reach to.
@@ -195,6 +409,30 @@ func (e *Evaluator) portCuts(ingressNS, egressNS string) map[corev1.Protocol][]i
 	collect(ingressNS, ingress)
 	collect(egressNS, egress)
 	return cuts
+}
+
+// portNames collects the named ports of the rules that decide traffic
+// into ingressNS and out of egressNS, sorted.
+func (e *Evaluator) portNames(ingressNS, egressNS string) []PortName {
+	var out []PortName
+	collect := func(ns string, dir direction) {
+		for _, p := range e.policies[ns] {
+			if !p.has(dir) {
+				continue
+			}
+			for _, r := range p.rules(dir) {
+				for _, ps := range r.ports {
+					if ps.name != "" {
+						out = append(out, PortName{Protocol: ps.proto, Name: ps.name})
+					}
+				}
+			}
+		}
+	}
+	collect(ingressNS, ingress)
+	collect(egressNS, egress)
+	slices.SortFunc(out, comparePortNames)
+	return slices.Compact(out)
 }
 
 // forEachInterval calls fn for each maximal interval of 1-65535, per

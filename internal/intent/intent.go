@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/evaluate"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
@@ -70,9 +71,9 @@ func (in *Intent) Tier(ns string) string {
 
 // Ports returns the ports on which the profile means pods of one namespace
 // to reach pods of another.
-func (in *Intent) Ports(from, to string) Ports {
+func (in *Intent) Ports(from, to string) evaluate.PortSet {
 	if from == to {
-		return AllPorts()
+		return evaluate.AllPorts()
 	}
 	out := in.ingress(from, to)
 	if in.egress && in.Tier(from) != "" {
@@ -81,23 +82,23 @@ func (in *Intent) Ports(from, to string) Ports {
 	return out
 }
 
-func (in *Intent) ingress(from, to string) Ports {
+func (in *Intent) ingress(from, to string) evaluate.PortSet {
 	b := in.Tier(to)
 	if b == "" || in.shared[from] {
-		return AllPorts()
+		return evaluate.AllPorts()
 	}
 	a := in.Tier(from)
 	if a == "" {
-		return nil
+		return evaluate.PortSet{}
 	}
 	return in.tierPorts(a, b)
 }
 
-func (in *Intent) egressPorts(from, to string) Ports {
+func (in *Intent) egressPorts(from, to string) evaluate.PortSet {
 	if in.shared[to] {
-		return AllPorts()
+		return evaluate.AllPorts()
 	}
-	var out Ports
+	var out evaluate.PortSet
 	if b := in.Tier(to); b != "" {
 		out = in.tierPorts(in.Tier(from), b)
 	}
@@ -120,16 +121,16 @@ func (in *Intent) egressPorts(from, to string) Ports {
 
 // tierPorts is what the profile allows between namespaces of two tiers
 // (different namespaces: A = B is decided before).
-func (in *Intent) tierPorts(from, to string) Ports {
+func (in *Intent) tierPorts(from, to string) evaluate.PortSet {
 	if from == to {
 		for _, t := range in.profile.Spec.Tiers {
 			if string(t.Name) == to && t.Isolation != segv1.IsolationNamespace {
-				return AllPorts()
+				return evaluate.AllPorts()
 			}
 		}
-		return nil
+		return evaluate.PortSet{}
 	}
-	var out Ports
+	var out evaluate.PortSet
 	for _, fl := range in.profile.Spec.Flows {
 		if string(fl.From) == from && string(fl.To) == to {
 			out = out.Union(FlowPorts(fl.Ports))

@@ -24,7 +24,8 @@ import (
 	"github.com/tierguard/tierguard/internal/render"
 )
 
-// Leak is traffic the profile forbids that the policies allow.
+// Leak is traffic the profile forbids that the policies allow. A hole that
+// several policies open is one Leak per policy, each with the hole's ports.
 type Leak struct {
 	// FromTier is the source tier, when the sources are governed.
 	FromTier string
@@ -32,9 +33,10 @@ type Leak struct {
 	FromNamespace string
 	// To is the destination namespace.
 	To string
-	// Ports are the ports open beyond the profile's intent, e.g. "TCP/all".
+	// Ports are the ports open beyond the profile's intent, e.g. "TCP/all",
+	// "TCP/22, TCP/8080" or, for a named port, TCP/"ssh".
 	Ports string
-	// Policy is the "namespace/name" of a policy that opens it.
+	// Policy is the "namespace/name" of a policy that opens some of them.
 	Policy string
 }
 
@@ -239,7 +241,8 @@ type finder struct {
 	found  map[Leak]bool
 }
 
-// check records the leaks from one namespace to another.
+// check records the leaks from one namespace to another: one per policy
+// that opens any of the ports beyond the intent, each with all of them.
 func (f *finder) check(from, to string) {
 	if from == to {
 		return
@@ -248,18 +251,17 @@ func (f *finder) check(from, to string) {
 	if intended.All() {
 		return
 	}
-	extra := intent.Ports(f.eval.NamespacePorts(from, to).Possible.Ranges).Minus(intended)
+	extra := f.eval.NamespacePorts(from, to).Possible.Minus(intended)
 	if extra.Empty() {
 		return
 	}
-	v := f.eval.NamespaceAllowed(from, to, evaluate.Port{Protocol: extra[0].Protocol, Port: extra[0].From})
 	leak := Leak{To: to, Ports: strings.Join(extra.Strings(), ", ")}
 	if g := f.plan.Lookup(from); g != nil {
 		leak.FromTier = g.Tier
 	} else {
 		leak.FromNamespace = from
 	}
-	for _, p := range append(slices.Clone(v.IngressPolicies), v.EgressPolicies...) {
+	for _, p := range f.eval.NamespacePolicies(from, to, extra) {
 		if strings.HasSuffix(p, "/"+render.PolicyName) && f.plan.Lookup(strings.TrimSuffix(p, "/"+render.PolicyName)) != nil {
 			continue // Tierguard's own policy states the intent
 		}

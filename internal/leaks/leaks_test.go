@@ -69,6 +69,27 @@ func foreign(ns, name string, spec networkingv1.NetworkPolicySpec) networkingv1.
 	return networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}
 }
 
+// fromTier admits pods of a tier's namespaces on the given ports.
+func fromTier(tier string, ports ...networkingv1.NetworkPolicyPort) networkingv1.NetworkPolicySpec {
+	return networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{
+		From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{
+			MatchLabels: map[string]string{render.DefaultTierLabelKey: tier}}}},
+		Ports: ports,
+	}}}
+}
+
+func tcpPort(n int32) networkingv1.NetworkPolicyPort {
+	return networkingv1.NetworkPolicyPort{Port: ptr.To(intstr.FromInt32(n))}
+}
+
+func namedPort(name string) networkingv1.NetworkPolicyPort {
+	return networkingv1.NetworkPolicyPort{Port: ptr.To(intstr.FromString(name))}
+}
+
+// namedFlow is the profile's one flow, test to prod, on the named port
+// https instead of 443.
+var namedFlow = []segv1.NetworkPolicyPort{{Protocol: "TCP", Port: ptr.To(intstr.FromString("https"))}}
+
 var allowAll = networkingv1.NetworkPolicySpec{
 	PodSelector: metav1.LabelSelector{},
 	Ingress:     []networkingv1.NetworkPolicyIngressRule{{}},
@@ -76,8 +97,10 @@ var allowAll = networkingv1.NetworkPolicySpec{
 
 func TestFind(t *testing.T) {
 	cases := []struct {
-		name    string
-		egress  segv1.EgressIsolation
+		name   string
+		egress segv1.EgressIsolation
+		// flow replaces the ports of the flow from test to prod (TCP 443).
+		flow    []segv1.NetworkPolicyPort
 		foreign []networkingv1.NetworkPolicy
 		want    []Leak
 	}{
@@ -162,6 +185,57 @@ func TestFind(t *testing.T) {
 			})},
 		},
 		{
+			name:    "a flow on a named port does not hide TCP/22 opened between the same tiers",
+			flow:    namedFlow,
+			foreign: []networkingv1.NetworkPolicy{foreign("prod-a", "ssh-from-test", fromTier("test", tcpPort(22)))},
+			want:    []Leak{{FromTier: "test", To: "prod-a", Ports: "TCP/22", Policy: "prod-a/ssh-from-test"}},
+		},
+		{
+			name:    "opening exactly a flow's named port is not a leak",
+			flow:    namedFlow,
+			foreign: []networkingv1.NetworkPolicy{foreign("prod-a", "https-from-test", fromTier("test", namedPort("https")))},
+		},
+		{
+			name:    "opening another named port than the flow's is a leak of that name",
+			flow:    namedFlow,
+			foreign: []networkingv1.NetworkPolicy{foreign("prod-a", "ssh-from-test", fromTier("test", namedPort("ssh")))},
+			want:    []Leak{{FromTier: "test", To: "prod-a", Ports: `TCP/"ssh"`, Policy: "prod-a/ssh-from-test"}},
+		},
+		{
+			name:   "with egress isolation, TCP/22 opened on egress only is not a leak: the destination admits the named port only",
+			egress: segv1.EgressIsolationTier,
+			flow:   namedFlow,
+			foreign: []networkingv1.NetworkPolicy{foreign("test-a", "ssh-to-prod", networkingv1.NetworkPolicySpec{
+				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+				Egress: []networkingv1.NetworkPolicyEgressRule{{
+					To:    []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}}}},
+					Ports: []networkingv1.NetworkPolicyPort{tcpPort(22)},
+				}},
+			})},
+		},
+		{
+			name: "every policy opening one of a leak's ports is named, not only the first port's",
+			foreign: []networkingv1.NetworkPolicy{
+				foreign("prod-a", "ssh-from-test", fromTier("test", tcpPort(22))),
+				foreign("prod-a", "web-from-test", fromTier("test", tcpPort(8080))),
+			},
+			want: []Leak{
+				{FromTier: "test", To: "prod-a", Ports: "TCP/22, TCP/8080", Policy: "prod-a/ssh-from-test"},
+				{FromTier: "test", To: "prod-a", Ports: "TCP/22, TCP/8080", Policy: "prod-a/web-from-test"},
+			},
+		},
+		{
+			name: "adjacent ports opened by two policies merge into one range that names both",
+			foreign: []networkingv1.NetworkPolicy{
+				foreign("prod-a", "ssh-from-test", fromTier("test", tcpPort(22))),
+				foreign("prod-a", "telnet-from-test", fromTier("test", tcpPort(23))),
+			},
+			want: []Leak{
+				{FromTier: "test", To: "prod-a", Ports: "TCP/22-23", Policy: "prod-a/ssh-from-test"},
+				{FromTier: "test", To: "prod-a", Ports: "TCP/22-23", Policy: "prod-a/telnet-from-test"},
+			},
+		},
+		{
 			name:   "with egress isolation, an egress allow-all leaks to ungoverned namespaces",
 			egress: segv1.EgressIsolationTier,
 			foreign: []networkingv1.NetworkPolicy{foreign("dev-a", "egress-all", networkingv1.NetworkPolicySpec{
@@ -174,6 +248,9 @@ func TestFind(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := testProfile(tc.egress)
+			if tc.flow != nil {
+				p.Spec.Flows[0].Ports = tc.flow
+			}
 			plan, namespaces, policies := cluster(t, p)
 			got := Find(p, plan, namespaces, append(policies, tc.foreign...))
 			if len(got) != len(tc.want) {
