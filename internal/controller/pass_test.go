@@ -1,0 +1,453 @@
+package controller
+
+// These tests drive single passes of a reconciler against a private API
+// server that no running manager touches, so each can stage exactly what
+// happens between a pass's reads and writes (with a client interceptor in
+// front of the real API server) and check what the pass reported.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/watchcache"
+)
+
+// passEnv is a private API server for single-pass tests.
+type passEnv struct {
+	cfg    *rest.Config
+	scheme *runtime.Scheme
+	admin  client.WithWatch
+	seq    atomic.Int32
+}
+
+func startPassEnv(t *testing.T) *passEnv {
+	t.Helper()
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is unset: run the tests with 'make test', which builds the control plane")
+	}
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(segv1.AddToScheme(scheme))
+	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start API server: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	admin, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &passEnv{cfg: cfg, scheme: scheme, admin: admin}
+}
+
+// passFixture is one test's profile (tiers dev and prod by the label env)
+// and namespaces, named apart from every other test's.
+type passFixture struct {
+	t       *testing.T
+	e       *passEnv
+	id      string
+	r       *ProfileReconciler
+	events  *events.FakeRecorder
+	profile string
+}
+
+// fixture returns a reconciler whose client goes through funcs, in front
+// of the real API server.
+func (e *passEnv) fixture(t *testing.T, funcs interceptor.Funcs) *passFixture {
+	id := fmt.Sprintf("p%d", e.seq.Add(1))
+	c := interceptor.NewClient(e.admin, funcs)
+	rec := events.NewFakeRecorder(100)
+	r := &ProfileReconciler{Client: c, APIReader: c, Recorder: rec, ApplyConcurrency: 4}
+	r.foreign = watchcache.NewForeignPolicies(c, func([]string) {})
+	return &passFixture{t: t, e: e, id: id, r: r, events: rec, profile: id}
+}
+
+func (f *passFixture) ctx() context.Context { return context.Background() }
+
+func (f *passFixture) namespace(name, env string) string {
+	f.t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.id + "-" + name, Labels: map[string]string{"suite": f.id, "env": env}}}
+	if err := f.e.admin.Create(f.ctx(), ns); err != nil {
+		f.t.Fatal(err)
+	}
+	return ns.Name
+}
+
+func (f *passFixture) createProfile(mutate func(*segv1.SegmentationProfile)) {
+	f.t.Helper()
+	sel := func(env string) *segv1.LabelSelector {
+		return &segv1.LabelSelector{MatchLabels: map[string]segv1.LabelValue{"suite": segv1.LabelValue(f.id), "env": segv1.LabelValue(env)}}
+	}
+	p := &segv1.SegmentationProfile{ObjectMeta: metav1.ObjectMeta{Name: f.profile}, Spec: segv1.SegmentationProfileSpec{
+		TierLabelKey: segv1.LabelKey(f.id + ".test/tier"),
+		Tiers: []segv1.Tier{
+			{Name: "dev", Namespaces: segv1.NamespaceSet{Selector: sel("dev")}},
+			{Name: "prod", Namespaces: segv1.NamespaceSet{Selector: sel("prod")}},
+		},
+	}}
+	if mutate != nil {
+		mutate(p)
+	}
+	if err := f.e.admin.Create(f.ctx(), p); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *passFixture) reconcile() error {
+	_, err := f.r.Reconcile(f.ctx(), ctrl.Request{NamespacedName: client.ObjectKey{Name: f.profile}})
+	return err
+}
+
+func (f *passFixture) get() *segv1.SegmentationProfile {
+	f.t.Helper()
+	p := &segv1.SegmentationProfile{}
+	if err := f.e.admin.Get(f.ctx(), client.ObjectKey{Name: f.profile}, p); err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+func (f *passFixture) condition(t string) metav1.Condition {
+	f.t.Helper()
+	c := meta.FindStatusCondition(f.get().Status.Conditions, t)
+	if c == nil {
+		f.t.Fatalf("no %s condition", t)
+	}
+	return *c
+}
+
+// removeNamespace deletes a namespace completely: with no namespace
+// controller running, its finalizer is removed by hand.
+func (e *passEnv) removeNamespace(ctx context.Context, name string) error {
+	cs := kubernetes.NewForConfigOrDie(e.cfg)
+	if err := cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	ns.Spec.Finalizers = nil
+	_, err = cs.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{})
+	return err
+}
+
+func isNamespace(obj client.Object) bool {
+	if _, ok := obj.(*corev1.Namespace); ok {
+		return true
+	}
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	return ok && m.GroupVersionKind().Kind == "Namespace"
+}
+
+func isNamespaceList(list client.ObjectList) bool {
+	if _, ok := list.(*corev1.NamespaceList); ok {
+		return true
+	}
+	m, ok := list.(*metav1.PartialObjectMetadataList)
+	return ok && m.GroupVersionKind().Kind == "NamespaceList"
+}
+
+var errInjected = apierrors.NewInternalError(errors.New("etcd hiccup: quota 100% used"))
+
+func TestPass(t *testing.T) {
+	e := startPassEnv(t)
+
+	// The status reports the generation the plan was made from, even when
+	// the profile changes while the pass writes.
+	t.Run("observedGeneration is the plan's", func(t *testing.T) {
+		var f *passFixture
+		var bumped atomic.Bool
+		f = e.fixture(t, interceptor.Funcs{Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			if !bumped.Swap(true) {
+				p := f.get()
+				p.Spec.Tiers[0].NamespaceLabels = map[string]segv1.LabelValue{"team": "a"}
+				if err := e.admin.Update(ctx, p); err != nil {
+					t.Errorf("update the profile mid-pass: %v", err)
+				}
+			}
+			return c.Apply(ctx, obj, opts...)
+		}})
+		f.namespace("dev-a", "dev")
+		f.createProfile(nil)
+		planned := f.get().Generation
+		if err := f.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		p := f.get()
+		if p.Generation == planned {
+			t.Fatal("the profile was not changed mid-pass")
+		}
+		ready := meta.FindStatusCondition(p.Status.Conditions, segv1.ConditionReady)
+		if p.Status.ObservedGeneration != planned || ready == nil || ready.ObservedGeneration != planned {
+			t.Fatalf("status observedGeneration %d, Ready's %v; want %d, the generation the plan was made from (now %d)",
+				p.Status.ObservedGeneration, ready, planned, p.Generation)
+		}
+	})
+
+	// A drift repair whose object went meanwhile changed nothing: it is not
+	// counted, and nothing is written.
+	t.Run("a repair of a namespace deleted meanwhile is not counted", func(t *testing.T) {
+		var f *passFixture
+		var removeOn atomic.Value
+		removeOn.Store("")
+		f = e.fixture(t, interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if name := removeOn.Load().(string); name != "" && key.Name == name && isNamespace(obj) {
+				removeOn.Store("")
+				if err := e.removeNamespace(ctx, name); err != nil {
+					t.Errorf("remove namespace: %v", err)
+				}
+			}
+			return c.Get(ctx, key, obj, opts...)
+		}})
+		ns := f.namespace("dev-a", "dev")
+		f.createProfile(nil)
+		for range 2 {
+			if err := f.reconcile(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Drift: the tier label removed; the namespace goes right after the
+		// pass has listed it, when the repair is confirmed.
+		live := &corev1.Namespace{}
+		if err := e.admin.Get(f.ctx(), client.ObjectKey{Name: ns}, live); err != nil {
+			t.Fatal(err)
+		}
+		delete(live.Labels, f.id+".test/tier")
+		if err := e.admin.Update(f.ctx(), live); err != nil {
+			t.Fatal(err)
+		}
+		removeOn.Store(ns)
+		if err := f.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.get().Status.Drift.Repairs; n != 0 {
+			t.Fatalf("%d repair(s) counted for a namespace that was gone", n)
+		}
+		select {
+		case ev := <-f.events.Events:
+			if strings.Contains(ev, "DriftRepaired") {
+				t.Fatalf("a repair event for a namespace that was gone: %s", ev)
+			}
+		default:
+		}
+	})
+
+	// A confirming read that fails proves no drift: the write waits for a
+	// pass that can read, and no repair is counted.
+	t.Run("a failed confirming read is a failure, not drift", func(t *testing.T) {
+		var f *passFixture
+		var failOn atomic.Value
+		failOn.Store("")
+		f = e.fixture(t, interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if name := failOn.Load().(string); name != "" && key.Name == name && isNamespace(obj) {
+				return errInjected
+			}
+			return c.Get(ctx, key, obj, opts...)
+		}})
+		ns := f.namespace("dev-a", "dev")
+		f.createProfile(nil)
+		for range 2 {
+			if err := f.reconcile(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		live := &corev1.Namespace{}
+		if err := e.admin.Get(f.ctx(), client.ObjectKey{Name: ns}, live); err != nil {
+			t.Fatal(err)
+		}
+		live.Labels[f.id+".test/tier"] = "prod"
+		if err := e.admin.Update(f.ctx(), live); err != nil {
+			t.Fatal(err)
+		}
+		failOn.Store(ns)
+		if err := f.reconcile(); err == nil {
+			t.Fatal("the pass hid a failed read")
+		}
+		p := f.get()
+		if p.Status.Drift.Repairs != 0 {
+			t.Fatalf("%d repair(s) counted without a confirming read", p.Status.Drift.Repairs)
+		}
+		if c := f.condition(segv1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != segv1.ReasonApplyFailed {
+			t.Fatalf("Ready %s/%s, want False/ApplyFailed", c.Status, c.Reason)
+		}
+		failOn.Store("")
+		if err := f.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.get().Status.Drift.Repairs; n != 1 {
+			t.Fatalf("%d repairs once the read works, want 1", n)
+		}
+	})
+
+	// A namespace whose labels cannot be applied keeps its policy for a
+	// later pass: the policy write was not attempted, it did not fail too.
+	// The API error, which holds a '%', reaches the event intact.
+	t.Run("a failed write is reported once, and events quote it", func(t *testing.T) {
+		var f *passFixture
+		f = e.fixture(t, interceptor.Funcs{Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			return errInjected
+		}})
+		f.namespace("dev-a", "dev")
+		f.createProfile(nil)
+		if err := f.reconcile(); err == nil {
+			t.Fatal("the pass hid a failed write")
+		}
+		p := f.get()
+		ready := f.condition(segv1.ConditionReady)
+		if ready.Reason != segv1.ReasonApplyFailed || !strings.Contains(ready.Message, "1 of 2 write(s) failed") ||
+			!strings.Contains(ready.Message, "1 later write(s) to the same namespaces not attempted") {
+			t.Fatalf("Ready: %s: %s", ready.Reason, ready.Message)
+		}
+		if p.Status.PendingChanges != 2 {
+			t.Fatalf("pendingChanges %d, want 2", p.Status.PendingChanges)
+		}
+		var warned bool
+		for len(f.events.Events) > 0 {
+			ev := <-f.events.Events
+			if strings.Contains(ev, segv1.ReasonApplyFailed) {
+				warned = true
+				if !strings.Contains(ev, "quota 100% used") || strings.Contains(ev, "%!") {
+					t.Fatalf("event garbles the API error: %s", ev)
+				}
+			}
+		}
+		if !warned {
+			t.Fatal("no ApplyFailed event")
+		}
+	})
+
+	// A pass that cannot read the cluster says so in status.
+	t.Run("a failed read is reported as Ready=False/ReadFailed", func(t *testing.T) {
+		var fail atomic.Bool
+		f := e.fixture(t, interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if fail.Load() && isNamespaceList(list) {
+				return errInjected
+			}
+			return c.List(ctx, list, opts...)
+		}})
+		f.namespace("dev-a", "dev")
+		f.createProfile(nil)
+		if err := f.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		fail.Store(true)
+		if err := f.reconcile(); err == nil {
+			t.Fatal("the pass hid a failed read")
+		}
+		ready, rec := f.condition(segv1.ConditionReady), f.condition(segv1.ConditionReconciling)
+		if ready.Status != metav1.ConditionFalse || ready.Reason != segv1.ReasonReadFailed || !strings.Contains(ready.Message, "quota 100% used") {
+			t.Fatalf("Ready %s/%s: %s", ready.Status, ready.Reason, ready.Message)
+		}
+		if rec.Status != metav1.ConditionTrue || rec.Reason != segv1.ReasonReadFailed {
+			t.Fatalf("Reconciling %s/%s", rec.Status, rec.Reason)
+		}
+		if iso := f.condition(segv1.ConditionIsolationVerified); iso.Status != metav1.ConditionTrue {
+			t.Fatalf("the last verdict on isolation was lost: %s/%s", iso.Status, iso.Reason)
+		}
+		fail.Store(false)
+		if err := f.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		if c := f.condition(segv1.ConditionReady); c.Reason != segv1.ReasonEnforced {
+			t.Fatalf("Ready %s after the read works again", c.Reason)
+		}
+		if c := meta.FindStatusCondition(f.get().Status.Conditions, segv1.ConditionReconciling); c != nil {
+			t.Fatalf("Reconciling stays: %v", c)
+		}
+	})
+
+	// Foreign policies that cannot be listed leave isolation unknown, with
+	// the reason, but do not hold enforcement back.
+	t.Run("a failed foreign-policy listing leaves isolation Unknown and enforces", func(t *testing.T) {
+		f := e.fixture(t, interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if _, ok := list.(*networkingv1.NetworkPolicyList); ok && len(opts) > 1 { // the store's labelled listing
+				return errInjected
+			}
+			return c.List(ctx, list, opts...)
+		}})
+		f.namespace("dev-a", "dev")
+		f.createProfile(nil)
+		if err := f.reconcile(); err == nil {
+			t.Fatal("the pass hid a failed listing")
+		}
+		if c := f.condition(segv1.ConditionReady); c.Reason != segv1.ReasonEnforced {
+			t.Fatalf("Ready %s/%s: enforcement was held back", c.Status, c.Reason)
+		}
+		if c := f.condition(segv1.ConditionIsolationVerified); c.Status != metav1.ConditionUnknown || c.Reason != segv1.ReasonReadFailed {
+			t.Fatalf("IsolationVerified %s/%s, want Unknown/ReadFailed", c.Status, c.Reason)
+		}
+	})
+
+	// The finalizer goes with the optimistic lock: a merge patch replaces
+	// the whole list, so from a stale view it would bring back a finalizer
+	// another controller removed meanwhile.
+	t.Run("the finalizer is removed under the optimistic lock", func(t *testing.T) {
+		const other = "example.com/hold"
+		var f *passFixture
+		var raced atomic.Bool
+		f = e.fixture(t, interceptor.Funcs{Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if _, ok := obj.(*segv1.SegmentationProfile); ok && !raced.Swap(true) {
+				p := f.get() // another controller lets go meanwhile
+				p.Finalizers = []string{Finalizer}
+				if err := e.admin.Update(ctx, p); err != nil {
+					t.Errorf("remove the other finalizer: %v", err)
+				}
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		}})
+		f.createProfile(func(p *segv1.SegmentationProfile) {
+			p.Finalizers = []string{Finalizer, other}
+			p.Spec.DeletionPolicy = segv1.DeletionPolicyDelete
+		})
+		if err := e.admin.Delete(f.ctx(), f.get()); err != nil {
+			t.Fatal(err)
+		}
+		err := f.reconcile()
+		if !apierrors.IsConflict(err) {
+			t.Fatalf("finalize from a stale view: %v, want a conflict", err)
+		}
+		if fin := f.get().Finalizers; len(fin) != 1 || fin[0] != Finalizer {
+			t.Fatalf("finalizers %v, want only Tierguard's (the other was removed, not brought back)", fin)
+		}
+		if err := f.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.admin.Get(f.ctx(), client.ObjectKey{Name: f.profile}, &segv1.SegmentationProfile{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("the profile is still there: %v", err)
+		}
+	})
+
+	// A reconciler as a zero value (its memory never set up) forgets a
+	// deleted profile without panicking.
+	t.Run("a zero-value reconciler handles a deleted profile", func(t *testing.T) {
+		r := &ProfileReconciler{Client: e.admin, APIReader: e.admin}
+		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Name: "never-existed"}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
