@@ -96,7 +96,7 @@ func TestIntentRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tc.want, []string(in.Ports(tc.from, tc.to).Strings()), cmpEmpty); diff != "" {
+			if diff := cmp.Diff(tc.want, in.Ports(tc.from, tc.to).Strings(), cmpEmpty); diff != "" {
 				t.Errorf("%s -> %s (-want +got):\n%s", tc.from, tc.to, diff)
 			}
 		})
