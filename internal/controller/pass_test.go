@@ -140,6 +140,28 @@ func (f *passFixture) condition(t string) metav1.Condition {
 	return *c
 }
 
+// enforcedWithDrift enforces the profile on a dev namespace, then changes
+// that namespace's labels (drift), and returns its name.
+func (f *passFixture) enforcedWithDrift(tamper func(labels map[string]string)) string {
+	f.t.Helper()
+	ns := f.namespace("dev-a", "dev")
+	f.createProfile(nil)
+	for range 2 {
+		if err := f.reconcile(); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	live := &corev1.Namespace{}
+	if err := f.e.admin.Get(f.ctx(), client.ObjectKey{Name: ns}, live); err != nil {
+		f.t.Fatal(err)
+	}
+	tamper(live.Labels)
+	if err := f.e.admin.Update(f.ctx(), live); err != nil {
+		f.t.Fatal(err)
+	}
+	return ns
+}
+
 // removeNamespace deletes a namespace completely: with no namespace
 // controller running, its finalizer is removed by hand.
 func (e *passEnv) removeNamespace(ctx context.Context, name string) error {
@@ -224,23 +246,9 @@ func TestPass(t *testing.T) {
 			}
 			return c.Get(ctx, key, obj, opts...)
 		}})
-		ns := f.namespace("dev-a", "dev")
-		f.createProfile(nil)
-		for range 2 {
-			if err := f.reconcile(); err != nil {
-				t.Fatal(err)
-			}
-		}
 		// Drift: the tier label removed; the namespace goes right after the
 		// pass has listed it, when the repair is confirmed.
-		live := &corev1.Namespace{}
-		if err := e.admin.Get(f.ctx(), client.ObjectKey{Name: ns}, live); err != nil {
-			t.Fatal(err)
-		}
-		delete(live.Labels, f.id+".test/tier")
-		if err := e.admin.Update(f.ctx(), live); err != nil {
-			t.Fatal(err)
-		}
+		ns := f.enforcedWithDrift(func(labels map[string]string) { delete(labels, f.id+".test/tier") })
 		removeOn.Store(ns)
 		if err := f.reconcile(); err != nil {
 			t.Fatal(err)
@@ -269,21 +277,7 @@ func TestPass(t *testing.T) {
 			}
 			return c.Get(ctx, key, obj, opts...)
 		}})
-		ns := f.namespace("dev-a", "dev")
-		f.createProfile(nil)
-		for range 2 {
-			if err := f.reconcile(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		live := &corev1.Namespace{}
-		if err := e.admin.Get(f.ctx(), client.ObjectKey{Name: ns}, live); err != nil {
-			t.Fatal(err)
-		}
-		live.Labels[f.id+".test/tier"] = "prod"
-		if err := e.admin.Update(f.ctx(), live); err != nil {
-			t.Fatal(err)
-		}
+		ns := f.enforcedWithDrift(func(labels map[string]string) { labels[f.id+".test/tier"] = "prod" })
 		failOn.Store(ns)
 		if err := f.reconcile(); err == nil {
 			t.Fatal("the pass hid a failed read")
