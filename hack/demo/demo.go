@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/tierguard/tierguard/test/controlplane"
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // Names the demo uses.
@@ -62,10 +62,8 @@ type demo struct {
 	began      time.Time
 
 	cp      *controlplane.ControlPlane
-	kubectl framework.Kubectl // admin, echoing
-	quiet   framework.Kubectl // admin, silent (polling)
-	manager *framework.Manager
-	saUser  string
+	kubectl harness.Kubectl // admin, echoing
+	manager *harness.Manager
 }
 
 // run performs every step of the demo.
@@ -84,7 +82,7 @@ func (d *demo) run(ctx context.Context) error {
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			if d.manager != nil && ctx.Err() == nil {
-				fmt.Fprintf(os.Stderr, "\n--- last lines of the manager's log (%s) ---\n%s\n", d.manager.LogPath, d.manager.LogTail(40))
+				fmt.Fprintf(os.Stderr, "\n%s", d.manager.LogTail(40))
 			}
 			return err
 		}
@@ -103,26 +101,25 @@ func (d *demo) startControlPlane(ctx context.Context) error {
 	if err := cp.WriteStateFile(filepath.Join(d.absDir, stateFileName)); err != nil {
 		return err
 	}
-	kubectlPath := filepath.Join(controlplane.ResolveAssetsDir(""), controlplane.KubectlBinary)
-	d.kubectl = framework.Kubectl{Path: kubectlPath, Kubeconfig: cp.KubeconfigPath, Echo: os.Stdout}
-	d.quiet = framework.Kubectl{Path: kubectlPath, Kubeconfig: cp.KubeconfigPath}
+	d.kubectl = cp.Kubectl()
+	d.kubectl.Echo = os.Stdout
 	d.out.note("Ready in %s. Every command below runs with KUBECONFIG=%s (an admin).", time.Since(began).Round(100*time.Millisecond), d.rel(cp.KubeconfigPath))
 	return nil
 }
 
 func (d *demo) install(ctx context.Context) error {
 	d.out.heading("Installing the CRD, the manager's least-privilege RBAC and the admission policies from config/")
-	if err := framework.InstallCRD(ctx, d.kubectl, "config"); err != nil {
+	if err := harness.InstallCRD(ctx, d.kubectl, "config"); err != nil {
 		return err
 	}
 	overlay := filepath.Join(d.dir, "rbac")
 	d.out.note("%s is a kustomize overlay of config/rbac's %s,\nwith config/default's namespace (%s) and name prefix (tierguard-):",
-		overlay, strings.Join(framework.RBACFiles, ", "), framework.SystemNamespace)
-	if err := framework.InstallRBAC(ctx, d.kubectl, "config", overlay); err != nil {
+		overlay, strings.Join(harness.RBACFiles, ", "), harness.SystemNamespace)
+	if err := harness.InstallRBAC(ctx, d.kubectl, "config", overlay); err != nil {
 		return err
 	}
 	d.out.note("\nThe admission policies of config/admission-policy, which make tier membership a matter of RBAC\n(the verb assign on a profile), with config/default's name prefix:")
-	return framework.InstallAdmissionPolicy(ctx, d.kubectl, "config", filepath.Join(d.dir, "admission-policy"))
+	return harness.InstallAdmissionPolicy(ctx, d.kubectl, "config", filepath.Join(d.dir, "admission-policy"))
 }
 
 // tenantUser may create and label namespaces, as a self-service tenant
@@ -133,15 +130,15 @@ const tenantUser = "alice@team-c"
 // dev is SelfService in the sample, prod is not.
 func (d *demo) tenant(ctx context.Context) error {
 	d.out.heading("A tenant who may create and label namespaces, but not assign")
-	if _, err := d.quiet.Run(ctx, "create", "clusterrole", "namespace-self-service",
+	if _, err := d.kubectl.Quiet().Run(ctx, "create", "clusterrole", "namespace-self-service",
 		"--verb=get,list,create,patch,update", "--resource=namespaces"); err != nil {
 		return err
 	}
-	if _, err := d.quiet.Run(ctx, "create", "clusterrolebinding", "alice-self-service",
+	if _, err := d.kubectl.Quiet().Run(ctx, "create", "clusterrolebinding", "alice-self-service",
 		"--clusterrole=namespace-self-service", "--user="+tenantUser); err != nil {
 		return err
 	}
-	if err := framework.WaitCanI(ctx, d.quiet, tenantUser, "patch", "namespaces", ""); err != nil {
+	if err := harness.WaitCanI(ctx, d.kubectl, tenantUser, "patch", "namespaces", ""); err != nil {
 		return err
 	}
 	d.out.note("dev is SelfService: the tenant creates a namespace in it.")
@@ -170,21 +167,13 @@ func (d *demo) tenant(ctx context.Context) error {
 
 // waitTier polls a namespace's tier label until it is tier.
 func (d *demo) waitTier(ctx context.Context, ns, tier string) error {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		out, err := d.quiet.Run(ctx, "get", "namespace", ns, "-o", "jsonpath={.metadata.labels."+strings.ReplaceAll(tierLabel, ".", `\.`)+"}")
-		if err == nil && strings.TrimSpace(out) == tier {
-			return nil
+	return harness.WaitFor(ctx, fmt.Sprintf("namespace %s to join tier %s", ns, tier), time.Minute, d.manager.Process, func(ctx context.Context) error {
+		out, err := d.kubectl.Quiet().Run(ctx, "get", "namespace", ns, "-o", "jsonpath={.metadata.labels."+strings.ReplaceAll(tierLabel, ".", `\.`)+"}")
+		if err == nil && strings.TrimSpace(out) != tier {
+			err = fmt.Errorf("tier %q", out)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("namespace %s has tier %q a minute later, want %s (last error: %v)", ns, out, tier, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		return err
+	})
 }
 
 func (d *demo) createNamespaces(ctx context.Context) error {
@@ -210,13 +199,12 @@ func (d *demo) createNamespaces(ctx context.Context) error {
 
 func (d *demo) startManager(ctx context.Context) error {
 	d.out.heading("Starting the manager as its own ServiceAccount (not admin)")
-	_, kubeconfig, err := d.cp.ServiceAccountConfig(ctx, framework.SystemNamespace, framework.ServiceAccountName)
+	_, kubeconfig, err := d.cp.ServiceAccountConfig(ctx, harness.SystemNamespace, harness.ServiceAccountName)
 	if err != nil {
 		return err
 	}
-	d.saUser = framework.ServiceAccountUser(framework.ServiceAccountName)
 	sa := d.kubectl.WithKubeconfig(kubeconfig)
-	d.out.note("A token for ServiceAccount %s/%s, from the TokenRequest API, in %s:", framework.SystemNamespace, framework.ServiceAccountName, d.rel(kubeconfig))
+	d.out.note("A token for ServiceAccount %s/%s, from the TokenRequest API, in %s:", harness.SystemNamespace, harness.ServiceAccountName, d.rel(kubeconfig))
 	if _, err := sa.Run(ctx, "auth", "whoami"); err != nil {
 		return err
 	}
@@ -226,7 +214,7 @@ func (d *demo) startManager(ctx context.Context) error {
 		return fmt.Errorf("the manager's ServiceAccount may list secrets: RBAC is not least-privilege")
 	}
 
-	m, err := framework.StartManager(framework.ManagerOptions{
+	m, err := harness.StartManager(harness.ManagerOptions{
 		Binary: d.managerBin, Kubeconfig: kubeconfig, Name: "manager",
 		LogDir: filepath.Join(d.absDir, "logs"), LeaderElect: true,
 	})
@@ -235,7 +223,7 @@ func (d *demo) startManager(ctx context.Context) error {
 	}
 	d.manager = m
 	d.out.note("$ KUBECONFIG=%s POD_NAMESPACE=%s %s --leader-elect --metrics-bind-address=%s --metrics-secure=false ...",
-		d.rel(kubeconfig), framework.SystemNamespace, d.managerBin, strings.TrimSuffix(strings.TrimPrefix(m.MetricsURL, "http://"), "/metrics"))
+		d.rel(kubeconfig), harness.SystemNamespace, d.managerBin, strings.TrimSuffix(strings.TrimPrefix(m.MetricsURL, "http://"), "/metrics"))
 	if err := m.WaitServing(ctx, time.Minute); err != nil {
 		return err
 	}
@@ -326,21 +314,16 @@ func (d *demo) showRepair(ctx context.Context) error {
 
 // waitRepairs polls status.drift.repairs until it reaches n.
 func (d *demo) waitRepairs(ctx context.Context, n int) error {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		out, err := d.quiet.Run(ctx, "get", "segmentationprofile", profileName, "-o", "jsonpath={.status.drift.repairs}")
-		if got, convErr := strconv.Atoi(strings.TrimSpace(out)); err == nil && convErr == nil && got >= n {
-			return nil
+	return harness.WaitFor(ctx, fmt.Sprintf("status.drift.repairs to reach %d", n), time.Minute, d.manager.Process, func(ctx context.Context) error {
+		out, err := d.kubectl.Quiet().Run(ctx, "get", "segmentationprofile", profileName, "-o", "jsonpath={.status.drift.repairs}")
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("status.drift.repairs is %q a minute after tampering, want %d (last error: %v)", out, n, err)
+		if got, err := strconv.Atoi(strings.TrimSpace(out)); err != nil || got < n {
+			return fmt.Errorf("status.drift.repairs is %q", out)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		return nil
+	})
 }
 
 // printUsage tells how to use and stop the cluster left running.
@@ -351,7 +334,7 @@ func (d *demo) printUsage() {
 		"Manager: pid %d, as %s, log %s, metrics %s\n"+
 		"Control plane logs: %s\n\n"+
 		"Stop it with `make demo-stop`, Ctrl-C here, or `kill %d`.",
-		d.cp.KubeconfigPath, filepath.Dir(d.kubectl.Path), tierLabel, d.manager.PID(), d.saUser, d.manager.LogPath, d.manager.MetricsURL,
+		d.cp.KubeconfigPath, filepath.Dir(d.kubectl.Path), tierLabel, d.manager.PID(), harness.ManagerUser, d.manager.LogPath, d.manager.MetricsURL,
 		filepath.Dir(d.cp.APIServerLogPath), os.Getpid())
 }
 

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tierguard/tierguard/test/controlplane"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // stateFileName is the file, in the work dir, that tells `-stop` (and other
@@ -134,12 +135,15 @@ func stopRunning(dir string) error {
 	if err := syscall.Kill(state.PID, syscall.SIGTERM); err != nil {
 		return fmt.Errorf("stop demo pid %d: %w", state.PID, err)
 	}
-	deadline := time.Now().Add(90 * time.Second)
-	for alive(state.PID) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("demo pid %d still runs 90s after SIGTERM", state.PID)
-		}
-		time.Sleep(200 * time.Millisecond)
+	err = harness.WaitFor(context.Background(), fmt.Sprintf("demo pid %d to stop after SIGTERM", state.PID), 90*time.Second, nil,
+		func(context.Context) error {
+			if alive(state.PID) {
+				return errors.New("still running")
+			}
+			return nil
+		})
+	if err != nil {
+		return err
 	}
 	fmt.Println("Stopped.")
 	return nil

@@ -7,7 +7,7 @@ import (
 )
 
 // printer writes the demo's headings and notes; commands and their output
-// come from framework.Kubectl's echo.
+// come from harness.Kubectl's echo.
 type printer struct {
 	w    io.Writer
 	step int

@@ -3,8 +3,6 @@ package controller_test
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +16,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -27,6 +26,7 @@ import (
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/controller"
 	"github.com/tierguard/tierguard/internal/watchcache"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 var (
@@ -35,6 +35,7 @@ var (
 	scheme    = runtime.NewScheme()
 	writes    = &writeCounter{}
 	cancelMgr context.CancelFunc
+	mgrCache  cache.Cache // the manager's cache, shared with its passes
 	cfg       *rest.Config
 	bgCtx     = context.Background()
 )
@@ -51,19 +52,13 @@ func TestController(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
-	Expect(os.Getenv("KUBEBUILDER_ASSETS")).NotTo(BeEmpty(),
-		"KUBEBUILDER_ASSETS is unset: run the tests with 'make test', which builds the control plane with 'make envtest-assets'")
 
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(segv1.AddToScheme(scheme))
 
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	var err error
-	cfg, err = testEnv.Start()
+	env, err := harness.StartEnvtest()
 	Expect(err).NotTo(HaveOccurred())
+	testEnv, cfg = env.Environment, env.Config
 
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
@@ -86,6 +81,7 @@ var _ = BeforeSuite(func() {
 		ApplyConcurrency:  8,
 	}
 	Expect(r.SetupWithManager(mgr, 2)).To(Succeed())
+	mgrCache = mgr.GetCache()
 
 	var ctx context.Context
 	ctx, cancelMgr = context.WithCancel(context.Background())

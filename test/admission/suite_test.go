@@ -31,9 +31,8 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/test/harness"
 )
-
-const managerUser = "system:serviceaccount:tierguard-system:tierguard-controller-manager"
 
 var (
 	testEnv *envtest.Environment
@@ -63,12 +62,10 @@ func TestAdmission(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	Expect(os.Getenv("KUBEBUILDER_ASSETS")).NotTo(BeEmpty(),
-		"KUBEBUILDER_ASSETS is unset: run the tests with 'make test', which builds the control plane with 'make envtest-assets'")
-	testEnv = newEnv()
-	cfg, err := testEnv.Start()
+	env, err := harness.StartEnvtest()
 	Expect(err).NotTo(HaveOccurred())
-	admin, err = client.New(cfg, client.Options{Scheme: scheme})
+	testEnv = env.Environment
+	admin, err = client.New(env.Config, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
 	Expect(installPolicies(admin)).To(Succeed())
@@ -84,7 +81,7 @@ var _ = BeforeSuite(func() {
 	alice = userClient(testEnv, admin, envtest.User{Name: "alice", Groups: []string{"team-a"}}, "namespace-admin")
 	carol = userClient(testEnv, admin, envtest.User{Name: "carol"}, "namespace-admin", "namespace-assigner")
 	dave = userClient(testEnv, admin, envtest.User{Name: "dave"}, "namespace-admin", "company-assigner")
-	manager = userClient(testEnv, admin, envtest.User{Name: managerUser}, "manager-role")
+	manager = userClient(testEnv, admin, envtest.User{Name: harness.ManagerUser}, "manager-role")
 	installProfiles()
 })
 
@@ -96,14 +93,6 @@ var _ = AfterSuite(func() {
 
 func repoPath(elem ...string) string {
 	return filepath.Join(append([]string{"..", ".."}, elem...)...)
-}
-
-// newEnv is a control plane with Tierguard's CRD.
-func newEnv() *envtest.Environment {
-	return &envtest.Environment{
-		CRDDirectoryPaths:     []string{repoPath("config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
 }
 
 // installPolicies creates the admission policies of config/admission-policy

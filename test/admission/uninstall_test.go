@@ -34,12 +34,8 @@ import (
 // manager makes the CRD the owner of the policy and its binding
 // (internal/admission), and the garbage collector removes them with it.
 func TestUninstall(t *testing.T) {
-	assets := controlplane.ResolveAssetsDir("")
-	if err := controlplane.CheckAssets(assets); err != nil {
-		t.Fatalf("the control plane binaries are missing: run the tests with 'make test' (%v)", err)
-	}
 	RegisterTestingT(t)
-	cp, err := controlplane.Start(ctx, controlplane.Options{AssetsDir: assets, Logf: t.Logf})
+	cp, err := controlplane.Start(ctx, controlplane.Options{Logf: t.Logf})
 	Expect(err).NotTo(HaveOccurred())
 	defer func() { Expect(cp.Stop()).To(Succeed()) }()
 	admin, err := client.New(cp.RESTConfig(), client.Options{Scheme: scheme})

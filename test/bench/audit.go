@@ -4,11 +4,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
-// auditEvent is an audit log entry (see framework.ReadAudit).
-type auditEvent = framework.AuditEvent
+// auditEvent is an audit log entry (see harness.ReadAudit).
+type auditEvent = harness.AuditEvent
 
 // Writes counts one user's mutating requests in a window, by
 // "resource verb" (e.g. "namespaces patch"). Leases (leader election
@@ -34,7 +34,7 @@ type auditLog struct{ path string }
 
 // events returns the events of user received in [since, until).
 func (l auditLog) events(user string, since, until time.Time) ([]auditEvent, error) {
-	all, err := framework.ReadAudit(l.path, since)
+	all, err := harness.ReadAudit(l.path, since)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // options are the command line flags.
@@ -235,7 +235,7 @@ func run(ctx context.Context, o options) error {
 // returned cleanup removes the work dir unless -keep is set or the run
 // failed (its logs then help).
 func newBench(ctx context.Context, o options) (*bench, func(failed bool), error) {
-	root, err := framework.RepoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -270,12 +270,10 @@ func newBench(ctx context.Context, o options) (*bench, func(failed bool), error)
 	b.managerBin = o.managerBin
 	if b.managerBin == "" {
 		b.managerBin = filepath.Join(b.workDir, "manager")
-		b.logf("Building the manager: go build -o %s ./cmd/manager", b.managerBin)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.managerBin, "./cmd/manager")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
+		b.logf("Building the manager: go build -o %s %s", b.managerBin, harness.ManagerPackage)
+		if err := harness.GoBuild(ctx, root, harness.ManagerPackage, b.managerBin); err != nil {
 			cleanup(true)
-			return nil, nil, fmt.Errorf("build the manager: %w: %s", err, out)
+			return nil, nil, err
 		}
 	}
 	b.logf("Work dir %s", b.workDir)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tierguard/tierguard/internal/render"
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // Managed is what one plane with the manager measured.
@@ -64,7 +64,7 @@ func (b *bench) runManaged(ctx context.Context, l layout, run int, what measurem
 	if err != nil {
 		return Managed{}, err
 	}
-	r := &managedRun{b: b, l: l, p: p, user: framework.ServiceAccountUser(framework.ServiceAccountName)}
+	r := &managedRun{b: b, l: l, p: p, user: harness.ManagerUser}
 	if what.profile {
 		r.cpuProfile = filepath.Join(b.profileDir, fmt.Sprintf("cpu-%d.pb.gz", len(l.Governed)))
 	}
@@ -94,7 +94,7 @@ func (r *managedRun) run(ctx context.Context, what measurements) (Managed, error
 	if err := r.l.create(ctx, r.p.admin); err != nil {
 		return out, err
 	}
-	_, kubeconfig, err := r.p.serviceAccount(ctx, framework.ServiceAccountName)
+	_, kubeconfig, err := r.p.serviceAccount(ctx, harness.ServiceAccountName)
 	if err != nil {
 		return out, err
 	}

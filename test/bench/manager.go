@@ -5,23 +5,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
-
-// controllerName is the manager's controller, as its metrics label it.
-const controllerName = "segmentationprofile"
 
 // managerProc is one run of the manager binary.
 type managerProc struct {
-	*framework.Manager
+	*harness.Manager
 	// Started is when the process was started.
 	Started time.Time
 	// PprofURL is the base URL of its pprof endpoint (…/debug/pprof/).
@@ -33,15 +28,15 @@ type managerProc struct {
 // the rest at their defaults) plus a loopback pprof endpoint and extra, and
 // waits until it serves its probes.
 func (b *bench) startManager(ctx context.Context, p *plane, kubeconfig, name string, extra ...string) (*managerProc, error) {
-	ports, err := framework.FreePorts(1)
+	ports, err := harness.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
-	pprofAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+	pprofAddr := harness.LoopbackAddr(ports[0])
 	args := append([]string{"--pprof-bind-address=" + pprofAddr}, b.opts.managerFlags...)
 	args = append(args, extra...)
 	started := time.Now()
-	m, err := framework.StartManager(framework.ManagerOptions{
+	m, err := harness.StartManager(harness.ManagerOptions{
 		Binary: b.managerBin, Kubeconfig: kubeconfig, Name: name,
 		LogDir: filepath.Join(p.dir, "logs"), LeaderElect: true, Args: args, Env: b.opts.managerEnv,
 	})
@@ -55,30 +50,9 @@ func (b *bench) startManager(ctx context.Context, p *plane, kubeconfig, name str
 	return &managerProc{Manager: m, Started: started, PprofURL: "http://" + pprofAddr + "/debug/pprof/"}, nil
 }
 
-// metrics scrapes the manager's metrics uncompressed: gzip would cost the
-// manager more CPU than anything else it does while idle, and the bench
-// scrapes often.
-func (m *managerProc) metrics(ctx context.Context) (framework.Metrics, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.MetricsURL, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept-Encoding", "identity")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("scrape manager: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scrape manager: %s: %v", resp.Status, err)
-	}
-	return framework.ParseMetrics(string(body))
-}
-
 // metric returns the sum of the samples of name whose labels include match.
 func (m *managerProc) metric(ctx context.Context, name string, match map[string]string) (float64, error) {
-	ms, err := m.metrics(ctx)
+	ms, err := m.Metrics(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -87,17 +61,17 @@ func (m *managerProc) metric(ctx context.Context, name string, match map[string]
 
 // reconciles returns how many reconciles the controller has finished.
 func (m *managerProc) reconciles(ctx context.Context) (float64, error) {
-	return m.metric(ctx, "controller_runtime_reconcile_total", map[string]string{"controller": controllerName})
+	return m.metric(ctx, "controller_runtime_reconcile_total", map[string]string{"controller": harness.ProfileController})
 }
 
 // reconcileTime returns how many reconciles the controller has finished and
 // the seconds they took in all.
 func (m *managerProc) reconcileTime(ctx context.Context) (count, sum float64, err error) {
-	ms, err := m.metrics(ctx)
+	ms, err := m.Metrics(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
-	match := map[string]string{"controller": controllerName}
+	match := map[string]string{"controller": harness.ProfileController}
 	return ms.Sum("controller_runtime_reconcile_time_seconds_count", match), ms.Sum("controller_runtime_reconcile_time_seconds_sum", match), nil
 }
 
@@ -137,39 +111,11 @@ func (p *passMeter) done(ctx context.Context) (Passes, error) {
 	return out, nil
 }
 
-// settle waits until the controller has finished at least after+1
-// reconciles, its queue is empty and no reconcile finished for quiet. It
-// returns the reconcile count then. The manager exposes no "idle" signal,
-// so this polls its metrics; no latency is measured this way.
+// settle waits until the manager has finished more than after reconciles
+// and is idle (harness.Manager.Settle); no latency is measured this way.
 func (m *managerProc) settle(ctx context.Context, after float64, quiet, timeout time.Duration) (float64, error) {
-	deadline := time.Now().Add(timeout)
-	last, since := -1.0, time.Now()
-	for {
-		ms, err := m.metrics(ctx)
-		if err != nil {
-			return 0, err
-		}
-		n := ms.Sum("controller_runtime_reconcile_total", map[string]string{"controller": controllerName})
-		depth := ms.Sum("workqueue_depth", map[string]string{"name": controllerName})
-		if n != last || depth > 0 {
-			last, since = n, time.Now()
-		}
-		if n > after && depth == 0 && time.Since(since) >= quiet {
-			return n, nil
-		}
-		if time.Now().After(deadline) {
-			return n, fmt.Errorf("manager not settled after %s (%v reconciles, waiting for more than %v; queue depth %v)", timeout, n, after, depth)
-		}
-		select {
-		case <-ctx.Done():
-			return n, ctx.Err()
-		case <-time.After(settlePoll):
-		}
-	}
+	return m.Settle(ctx, harness.ProfileController, after, quiet, timeout)
 }
-
-// settlePoll is how often settle scrapes the manager.
-const settlePoll = 500 * time.Millisecond
 
 // Memory is the manager's memory at one moment.
 type Memory struct {
@@ -203,10 +149,10 @@ func (m *managerProc) memory(ctx context.Context) (Memory, error) {
 	var inuse, alloc []float64
 	var last map[string]float64
 	for range 3 {
-		if err := fetch(ctx, m.PprofURL+"heap?gc=1", io.Discard); err != nil {
+		if err := harness.HTTPGet(ctx, m.PprofURL+"heap?gc=1", io.Discard); err != nil {
 			return Memory{}, fmt.Errorf("force GC: %w", err)
 		}
-		ms, err := m.metrics(ctx)
+		ms, err := m.Metrics(ctx)
 		if err != nil {
 			return Memory{}, err
 		}
@@ -255,22 +201,4 @@ func procStatusFile(path string) (map[string]float64, error) {
 		}
 	}
 	return out, sc.Err()
-}
-
-// fetch GETs url into w, failing on a status other than 200.
-func fetch(ctx context.Context, url string, w io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	_, err = io.Copy(w, resp.Body)
-	return err
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // Profiles are `go tool pprof -top` listings of the manager's cold start.
@@ -69,7 +71,7 @@ func saveURL(ctx context.Context, url, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := fetch(ctx, url, f); err != nil {
+	if err := harness.HTTPGet(ctx, url, f); err != nil {
 		f.Close()
 		return err
 	}

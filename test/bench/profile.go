@@ -14,7 +14,7 @@ import (
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/render"
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // sampleProfile is the profile the bench applies: the repository's sample,
@@ -58,7 +58,7 @@ func expectedPlan(ctx context.Context, c kubernetes.Interface, profile *segv1.Se
 
 // planFor renders profile for namespaces.
 func planFor(profile *segv1.SegmentationProfile, namespaces []corev1.Namespace) (*render.Plan, error) {
-	in := render.Input{Profile: profile, OperatorNamespace: framework.SystemNamespace}
+	in := render.Input{Profile: profile, OperatorNamespace: harness.SystemNamespace}
 	for _, ns := range namespaces {
 		in.Namespaces = append(in.Namespaces, render.Namespace{Name: ns.Name, Labels: ns.Labels})
 	}

@@ -13,7 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tierguard/tierguard/internal/render"
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // rawServiceAccount is the raw client's identity: a ServiceAccount bound to
@@ -101,7 +101,7 @@ func (b *bench) measureRaw(ctx context.Context, p *plane, l layout, apply bool) 
 		return RawRun{}, fmt.Errorf("raw writes: %w", err)
 	}
 	end := time.Now()
-	writes, err := p.audit.writes(framework.ServiceAccountUser(rawServiceAccount), start, end.Add(time.Second))
+	writes, err := p.audit.writes(harness.ServiceAccountUser(rawServiceAccount), start, end.Add(time.Second))
 	if err != nil {
 		return RawRun{}, err
 	}

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 func TestLatenciesInterpolate(t *testing.T) {
@@ -30,7 +30,7 @@ func TestSpreadOf(t *testing.T) {
 
 func TestCountWrites(t *testing.T) {
 	ev := func(verb, resource, sub string, code int) auditEvent {
-		return auditEvent{Verb: verb, ObjectRef: &framework.AuditObjectRef{Resource: resource, Subresource: sub}, ResponseStatus: &framework.AuditResponseStatus{Code: code}}
+		return auditEvent{Verb: verb, ObjectRef: &harness.AuditObjectRef{Resource: resource, Subresource: sub}, ResponseStatus: &harness.AuditResponseStatus{Code: code}}
 	}
 	w := countWrites([]auditEvent{
 		ev("patch", "namespaces", "", 200),

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -20,15 +19,9 @@ import (
 	interfaces "github.com/operator-framework/api/pkg/validation/interfaces"
 )
 
-// repoRoot is the repository root (two levels above this package).
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the test file")
-	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
+// repo is the repository root, relative to this package (go test runs in
+// the package's directory).
+var repo = filepath.Join("..", "..")
 
 // validators are run on the bundle: DefaultBundleValidators (what
 // `operator-sdk bundle validate` runs by default: CSV, CRD and bundle
@@ -53,7 +46,7 @@ var validators = []struct {
 const k8sVersion = "1.37"
 
 func TestBundleValidates(t *testing.T) {
-	dir := filepath.Join(repoRoot(t), "bundle")
+	dir := filepath.Join(repo, "bundle")
 	b, err := manifests.GetBundleFromDir(dir)
 	if err != nil {
 		t.Fatalf("loading %s: %v", dir, err)
@@ -85,7 +78,7 @@ func TestBundleIsUpToDate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the generator with go run")
 	}
-	root := repoRoot(t)
+	root := repo
 	tmp := t.TempDir()
 	// The manager image is a parameter of the bundle (make bundle passes
 	// IMG), not part of config/: regenerate with the image the committed
@@ -141,7 +134,7 @@ func TestBundleIsUpToDate(t *testing.T) {
 // TestBundleContents checks what the CSV installs against config/: the
 // restricted Deployment and the permissions of config/rbac.
 func TestBundleContents(t *testing.T) {
-	b, err := manifests.GetBundleFromDir(filepath.Join(repoRoot(t), "bundle"))
+	b, err := manifests.GetBundleFromDir(filepath.Join(repo, "bundle"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // ServiceClusterIPRange is the service IP range the API server allocates from.
@@ -14,7 +16,7 @@ const ServiceClusterIPRange = "10.96.0.0/12"
 // apiServerArgs returns the flags of a kube-apiserver serving only on
 // 127.0.0.1:port with certificates from pki, authorizing with Node and RBAC.
 func apiServerArgs(p *pki, port int, etcdURL string, extra []string) []string {
-	url := "https://" + hostPort(port)
+	url := "https://" + harness.LoopbackAddr(port)
 	args := []string{
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",

@@ -13,6 +13,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // Default timeouts of Options.
@@ -29,6 +31,7 @@ const (
 	logsDir             = "logs"
 	kubeconfigsDir      = "kubeconfigs"
 	adminKubeconfigFile = "kubeconfig"
+	auditPolicyFile     = "audit-policy.yaml"
 )
 
 // Identities of the plane's own client certificates.
@@ -41,6 +44,9 @@ const (
 	// MastersGroup is the group that RBAC lets do anything.
 	MastersGroup = "system:masters"
 )
+
+// DefaultAssetsDir is where `make envtest-assets` puts the binaries.
+var DefaultAssetsDir = harness.DefaultAssetsDir
 
 // Options configures Start. The zero value is ready to use.
 type Options struct {
@@ -64,6 +70,9 @@ type Options struct {
 	Controllers []string
 	// DisableControllerManager runs only etcd and kube-apiserver.
 	DisableControllerManager bool
+	// AuditPolicy, when set, is the API server's audit policy (YAML); the
+	// audit log is then written to ControlPlane.AuditLogPath.
+	AuditPolicy string
 	// EtcdArgs, APIServerArgs and ControllerManagerArgs are appended to the
 	// flags of the respective component.
 	EtcdArgs, APIServerArgs, ControllerManagerArgs []string
@@ -89,6 +98,9 @@ type ControlPlane struct {
 	// EtcdLogPath, APIServerLogPath and ControllerManagerLogPath collect the
 	// stdout and stderr of each component, across restarts.
 	EtcdLogPath, APIServerLogPath, ControllerManagerLogPath string
+	// AuditLogPath is the API server's audit log, when Options.AuditPolicy
+	// is set.
+	AuditLogPath string
 
 	opts           Options
 	assetsDir      string
@@ -96,9 +108,9 @@ type ControlPlane struct {
 	pki            *pki
 	restConfig     *rest.Config
 	client         kubernetes.Interface
-	etcd           *process
-	apiServer      *process
-	controllers    *process // nil when disabled
+	etcd           *harness.Process
+	apiServer      *harness.Process
+	controllers    *harness.Process // nil when disabled
 
 	mu      sync.Mutex // serializes starting and stopping components
 	stopped bool
@@ -118,12 +130,12 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if len(opts.Controllers) == 0 {
 		opts.Controllers = slices.Clone(DefaultControllers)
 	}
-	c := &ControlPlane{opts: opts, assetsDir: ResolveAssetsDir(opts.AssetsDir)}
-	needed := []string{EtcdBinary, APIServerBinary}
+	c := &ControlPlane{opts: opts, assetsDir: harness.ResolveAssetsDir(opts.AssetsDir)}
+	needed := []string{harness.EtcdBinary, harness.APIServerBinary}
 	if !opts.DisableControllerManager {
-		needed = append(needed, ControllerManagerBinary)
+		needed = append(needed, harness.ControllerManagerBinary)
 	}
-	if err := CheckAssets(c.assetsDir, needed...); err != nil {
+	if err := harness.CheckAssets(c.assetsDir, needed...); err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
 	}
 	if err := c.prepare(); err != nil {
@@ -177,13 +189,13 @@ func (c *ControlPlane) prepare() error {
 	c.pki = p
 	c.CACertPath = p.path(caCertFile)
 
-	ports, err := freePorts(3)
+	ports, err := harness.FreePorts(3)
 	if err != nil {
 		return err
 	}
 	etcdClientPort, etcdPeerPort, apiServerPort := ports[0], ports[1], ports[2]
-	c.EtcdURL = "http://" + hostPort(etcdClientPort)
-	c.APIServerURL = "https://" + hostPort(apiServerPort)
+	c.EtcdURL = "http://" + harness.LoopbackAddr(etcdClientPort)
+	c.APIServerURL = "https://" + harness.LoopbackAddr(apiServerPort)
 
 	adminCert, adminKey, err := p.clientCert(AdminUser, []string{MastersGroup})
 	if err != nil {
@@ -199,16 +211,14 @@ func (c *ControlPlane) prepare() error {
 		return fmt.Errorf("create admin client: %w", err)
 	}
 
-	c.EtcdLogPath = filepath.Join(dir, logsDir, EtcdBinary+".log")
-	c.etcd = &process{
-		name: EtcdBinary, path: filepath.Join(c.assetsDir, EtcdBinary), dir: dir, logPath: c.EtcdLogPath,
-		args: etcdArgs(filepath.Join(dir, etcdDataDir), etcdClientPort, etcdPeerPort, c.opts.EtcdArgs),
+	c.etcd = c.component(harness.EtcdBinary, etcdArgs(filepath.Join(dir, etcdDataDir), etcdClientPort, etcdPeerPort, c.opts.EtcdArgs))
+	c.EtcdLogPath = c.etcd.LogPath
+	apiArgs, err := c.auditArgs()
+	if err != nil {
+		return err
 	}
-	c.APIServerLogPath = filepath.Join(dir, logsDir, APIServerBinary+".log")
-	c.apiServer = &process{
-		name: APIServerBinary, path: filepath.Join(c.assetsDir, APIServerBinary), dir: dir, logPath: c.APIServerLogPath,
-		args: apiServerArgs(p, apiServerPort, c.EtcdURL, c.opts.APIServerArgs),
-	}
+	c.apiServer = c.component(harness.APIServerBinary, apiServerArgs(p, apiServerPort, c.EtcdURL, append(apiArgs, c.opts.APIServerArgs...)))
+	c.APIServerLogPath = c.apiServer.LogPath
 	if c.opts.DisableControllerManager {
 		return nil
 	}
@@ -216,17 +226,36 @@ func (c *ControlPlane) prepare() error {
 	if err != nil {
 		return fmt.Errorf("issue kube-controller-manager certificate: %w", err)
 	}
-	kcmKubeconfig := filepath.Join(dir, kubeconfigsDir, ControllerManagerBinary+".kubeconfig")
+	kcmKubeconfig := filepath.Join(dir, kubeconfigsDir, harness.ControllerManagerBinary+".kubeconfig")
 	if err := writeKubeconfig(kcmKubeconfig, c.APIServerURL, p.caPEM, credentials{certPEM: kcmCert, keyPEM: kcmKey}); err != nil {
 		return fmt.Errorf("write kube-controller-manager kubeconfig: %w", err)
 	}
-	c.ControllerManagerLogPath = filepath.Join(dir, logsDir, ControllerManagerBinary+".log")
-	c.controllers = &process{
-		name: ControllerManagerBinary, path: filepath.Join(c.assetsDir, ControllerManagerBinary), dir: dir,
-		logPath: c.ControllerManagerLogPath,
-		args:    controllerManagerArgs(p, kcmKubeconfig, c.opts.Controllers, c.opts.ControllerManagerArgs),
-	}
+	c.controllers = c.component(harness.ControllerManagerBinary, controllerManagerArgs(p, kcmKubeconfig, c.opts.Controllers, c.opts.ControllerManagerArgs))
+	c.ControllerManagerLogPath = c.controllers.LogPath
 	return nil
+}
+
+// component defines the process of the binary name of the assets
+// directory, logging to <WorkDir>/logs/<name>.log.
+func (c *ControlPlane) component(name string, args []string) *harness.Process {
+	return &harness.Process{
+		Name: name, Path: filepath.Join(c.assetsDir, name), Args: args, Dir: c.WorkDir,
+		LogPath: filepath.Join(c.WorkDir, logsDir, name+".log"),
+	}
+}
+
+// auditArgs writes Options.AuditPolicy to the work dir and returns the API
+// server's flags that apply it, or none without a policy.
+func (c *ControlPlane) auditArgs() ([]string, error) {
+	if c.opts.AuditPolicy == "" {
+		return nil, nil
+	}
+	policy := filepath.Join(c.WorkDir, auditPolicyFile)
+	if err := writeFile(policy, []byte(c.opts.AuditPolicy), 0o644); err != nil {
+		return nil, fmt.Errorf("write audit policy: %w", err)
+	}
+	c.AuditLogPath = filepath.Join(c.WorkDir, logsDir, "audit.log")
+	return []string{"--audit-policy-file=" + policy, "--audit-log-path=" + c.AuditLogPath}, nil
 }
 
 // startAll starts the components in dependency order.
@@ -242,12 +271,12 @@ func (c *ControlPlane) startAll(ctx context.Context) error {
 	if c.controllers == nil {
 		return nil
 	}
-	if err := c.controllers.start(); err != nil {
+	if err := c.controllers.Start(); err != nil {
 		return err
 	}
-	c.logf("Started kube-controller-manager (pid %d) with controllers %s", c.controllers.pid(), strings.Join(c.opts.Controllers, ","))
+	c.logf("Started kube-controller-manager (pid %d) with controllers %s", c.controllers.PID(), strings.Join(c.opts.Controllers, ","))
 	if runsServiceAccountController(c.opts.Controllers) {
-		err := waitFor(ctx, "kube-controller-manager to create the default ServiceAccount", c.controllers, c.opts.StartTimeout,
+		err := harness.WaitFor(ctx, "kube-controller-manager to create the default ServiceAccount", c.opts.StartTimeout, c.controllers,
 			func(ctx context.Context) error { return controllerManagerWorking(ctx, c.client) })
 		if err != nil {
 			return fmt.Errorf("start kube-controller-manager: %w", err)
@@ -259,34 +288,34 @@ func (c *ControlPlane) startAll(ctx context.Context) error {
 
 // startEtcd starts etcd and waits until it is healthy; c.mu must be held.
 func (c *ControlPlane) startEtcd(ctx context.Context) error {
-	if err := c.etcd.start(); err != nil {
+	if err := c.etcd.Start(); err != nil {
 		return err
 	}
-	err := waitFor(ctx, "etcd to be healthy", c.etcd, c.opts.StartTimeout,
+	err := harness.WaitFor(ctx, "etcd to be healthy", c.opts.StartTimeout, c.etcd,
 		func(ctx context.Context) error { return etcdHealthy(ctx, c.EtcdURL) })
 	if err != nil {
 		return fmt.Errorf("start etcd: %w", err)
 	}
-	c.logf("Started etcd (pid %d) at %s", c.etcd.pid(), c.EtcdURL)
+	c.logf("Started etcd (pid %d) at %s", c.etcd.PID(), c.EtcdURL)
 	return nil
 }
 
 // startAPIServer starts kube-apiserver and waits until it is ready; c.mu
 // must be held.
 func (c *ControlPlane) startAPIServer(ctx context.Context) error {
-	if err := c.apiServer.start(); err != nil {
+	if err := c.apiServer.Start(); err != nil {
 		return err
 	}
 	if err := c.waitAPIServerReady(ctx); err != nil {
 		return fmt.Errorf("start kube-apiserver: %w", err)
 	}
-	c.logf("Started kube-apiserver (pid %d) at %s", c.apiServer.pid(), c.APIServerURL)
+	c.logf("Started kube-apiserver (pid %d) at %s", c.apiServer.PID(), c.APIServerURL)
 	return nil
 }
 
 // waitAPIServerReady waits for /readyz and the default namespaces.
 func (c *ControlPlane) waitAPIServerReady(ctx context.Context) error {
-	return waitFor(ctx, "kube-apiserver to be ready", c.apiServer, c.opts.StartTimeout,
+	return harness.WaitFor(ctx, "kube-apiserver to be ready", c.opts.StartTimeout, c.apiServer,
 		func(ctx context.Context) error { return apiServerReady(ctx, c.client) })
 }
 
@@ -301,11 +330,8 @@ func (c *ControlPlane) Stop() error {
 	}
 	c.stopped = true
 	var errs []error
-	for _, p := range []*process{c.controllers, c.apiServer, c.etcd} {
-		if p == nil {
-			continue
-		}
-		if err := p.stop(c.opts.StopTimeout); err != nil {
+	for _, p := range []*harness.Process{c.controllers, c.apiServer, c.etcd} {
+		if err := p.Stop(c.opts.StopTimeout); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -344,16 +370,13 @@ func (c *ControlPlane) RESTConfig() *rest.Config { return rest.CopyConfig(c.rest
 func (c *ControlPlane) Clientset() kubernetes.Interface { return c.client }
 
 // PIDs returns the process ids of the running components, keyed by binary
-// name (EtcdBinary, APIServerBinary, ControllerManagerBinary). Restarts
-// change them; a stopped component is absent.
+// name (harness.EtcdBinary, APIServerBinary, ControllerManagerBinary).
+// Restarts change them; a stopped component is absent.
 func (c *ControlPlane) PIDs() map[string]int {
 	pids := map[string]int{}
-	for _, p := range []*process{c.etcd, c.apiServer, c.controllers} {
-		if p == nil {
-			continue
-		}
-		if pid := p.pid(); pid != 0 {
-			pids[p.name] = pid
+	for _, p := range []*harness.Process{c.etcd, c.apiServer, c.controllers} {
+		if p.Running() {
+			pids[p.Name] = p.PID()
 		}
 	}
 	return pids
@@ -363,13 +386,17 @@ func (c *ControlPlane) PIDs() map[string]int {
 // test to print before Stop removes the work dir.
 func (c *ControlPlane) LogTails(n int) string {
 	var b strings.Builder
-	for _, p := range []*process{c.etcd, c.apiServer, c.controllers} {
-		if p == nil {
-			continue
+	for _, p := range []*harness.Process{c.etcd, c.apiServer, c.controllers} {
+		if p != nil {
+			b.WriteString(p.LogTail(n))
 		}
-		fmt.Fprintf(&b, "--- last %d lines of %s ---\n%s\n", n, p.logPath, p.logTail(n))
 	}
 	return b.String()
+}
+
+// Kubectl returns the assets directory's kubectl acting as the admin.
+func (c *ControlPlane) Kubectl() harness.Kubectl {
+	return harness.Kubectl{Path: filepath.Join(c.assetsDir, harness.KubectlBinary), Kubeconfig: c.KubeconfigPath}
 }
 
 // logf passes a progress message to Options.Logf.

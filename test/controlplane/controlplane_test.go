@@ -20,19 +20,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-)
 
-// TestCheckAssetsMissing needs no binaries: a missing binary is reported
-// with ErrMissingBinary and the hint to build it.
-func TestCheckAssetsMissing(t *testing.T) {
-	err := CheckAssets(t.TempDir())
-	if !errors.Is(err, ErrMissingBinary) {
-		t.Fatalf("CheckAssets(empty dir) = %v, want ErrMissingBinary", err)
-	}
-	if !strings.Contains(err.Error(), "make envtest-assets") {
-		t.Errorf("error %q does not tell to run make envtest-assets", err)
-	}
-}
+	"github.com/tierguard/tierguard/test/harness"
+)
 
 // TestPKIClientCert needs no binaries: client certificates chain to the CA
 // and carry the user and groups, and a second load reuses the CA.
@@ -72,8 +62,7 @@ func TestPKIClientCert(t *testing.T) {
 // namespace deletion, identities, restarts of the API server and etcd, and a
 // clean stop.
 func TestControlPlane(t *testing.T) {
-	assets := ResolveAssetsDir("")
-	if err := CheckAssets(assets); err != nil {
+	if err := harness.CheckAssets(harness.ResolveAssetsDir("")); err != nil {
 		t.Skipf("Skipping: the control plane binaries are not built (%v)", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -103,8 +92,8 @@ func TestControlPlane(t *testing.T) {
 	}
 
 	t.Run("kubectl", func(t *testing.T) {
-		out, err := cp.KubectlCmd("get", "namespace", ns, "-o", "name").CombinedOutput()
-		if err != nil || strings.TrimSpace(string(out)) != "namespace/"+ns {
+		out, err := cp.Kubectl().Run(ctx, "get", "namespace", ns, "-o", "name")
+		if err != nil || strings.TrimSpace(out) != "namespace/"+ns {
 			t.Fatalf("kubectl get namespace: %v: %s", err, out)
 		}
 	})
@@ -193,7 +182,7 @@ func TestControlPlane(t *testing.T) {
 			t.Fatalf("write after restarting etcd: %v", err)
 		}
 		after := cp.PIDs()
-		for _, name := range []string{EtcdBinary, APIServerBinary} {
+		for _, name := range []string{harness.EtcdBinary, harness.APIServerBinary} {
 			if after[name] == 0 || after[name] == before[name] {
 				t.Errorf("%s pid %d -> %d, want a new process", name, before[name], after[name])
 			}

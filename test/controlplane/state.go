@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // State describes a running control plane for another process, such as a
@@ -30,9 +32,9 @@ type State struct {
 
 // State returns the current State of the plane, PID being this process.
 func (c *ControlPlane) State() State {
-	logs := map[string]string{EtcdBinary: c.EtcdLogPath, APIServerBinary: c.APIServerLogPath}
+	logs := map[string]string{harness.EtcdBinary: c.EtcdLogPath, harness.APIServerBinary: c.APIServerLogPath}
 	if c.ControllerManagerLogPath != "" {
-		logs[ControllerManagerBinary] = c.ControllerManagerLogPath
+		logs[harness.ControllerManagerBinary] = c.ControllerManagerLogPath
 	}
 	return State{
 		PID:          os.Getpid(),

@@ -11,14 +11,11 @@ import (
 	"syscall"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/test/controlplane"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // Namespace is one namespace of the bed, holding one pod.
@@ -51,11 +48,12 @@ type Bed struct {
 
 	opts          Options
 	workDir       string
+	kubectl       harness.Kubectl
 	probeBin      string
 	pods          []PodNet
-	servers       []*process
-	engine        *process
-	manager       *process
+	servers       []*harness.Process
+	engine        *harness.Process
+	manager       *harness.Manager
 	restoreKernel func() error
 	releaseLock   func() error
 
@@ -102,7 +100,7 @@ func (b *Bed) lock(ctx context.Context) error {
 	return err
 }
 
-func (b *Bed) buildBinaries(context.Context) error {
+func (b *Bed) buildBinaries(ctx context.Context) error {
 	b.workDir = runDir
 	if err := os.MkdirAll(b.logDir(), 0o755); err != nil {
 		return fmt.Errorf("create work dir: %w", err)
@@ -111,31 +109,23 @@ func (b *Bed) buildBinaries(context.Context) error {
 		return err
 	}
 	b.probeBin = filepath.Join(b.workDir, "probe")
-	if err := buildGo(b.opts.RepoRoot, "./test/dataplane/probe", b.probeBin); err != nil {
+	if err := harness.GoBuild(ctx, b.opts.RepoRoot, "./test/dataplane/probe", b.probeBin); err != nil {
 		return err
 	}
-	return buildGo(b.opts.RepoRoot, "./cmd/manager", b.managerBin())
+	return harness.GoBuild(ctx, b.opts.RepoRoot, harness.ManagerPackage, b.managerBin())
 }
 
+// startPlane starts the control plane and installs the CRD from config/.
 func (b *Bed) startPlane(ctx context.Context) error {
 	plane, err := controlplane.Start(ctx, controlplane.Options{WorkDir: filepath.Join(b.workDir, "controlplane"), Logf: b.opts.Logf})
 	if err != nil {
 		return err
 	}
-	b.Plane, b.Clientset = plane, plane.Clientset()
-	cfg := plane.RESTConfig()
-	crds := filepath.Join(b.opts.RepoRoot, "config", "crd", "bases")
-	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{crds}, ErrorIfPathMissing: true}); err != nil {
-		return fmt.Errorf("install CRDs: %w", err)
-	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+	b.Plane, b.Clientset, b.kubectl = plane, plane.Clientset(), plane.Kubectl()
+	if err := harness.InstallCRD(ctx, b.kubectl, b.configDir()); err != nil {
 		return err
 	}
-	if err := segv1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	b.Client, err = client.New(cfg, client.Options{Scheme: scheme})
+	b.Client, err = harness.NewClient(plane.RESTConfig())
 	if err != nil {
 		return fmt.Errorf("create client: %w", err)
 	}
@@ -180,8 +170,11 @@ func (b *Bed) Down() error {
 		return nil
 	}
 	var errs []error
-	for _, p := range append([]*process{b.manager, b.engine}, b.servers...) {
-		errs = append(errs, p.stop())
+	if b.manager != nil {
+		errs = append(errs, b.manager.Stop(stopGrace))
+	}
+	for _, p := range append([]*harness.Process{b.engine}, b.servers...) {
+		errs = append(errs, p.Stop(stopGrace))
 	}
 	errs = append(errs, removeEngineState(), removeNetwork(), flushConntrack())
 	if b.Plane != nil {
@@ -207,10 +200,10 @@ func (b *Bed) Down() error {
 // PauseManager stops the manager with SIGSTOP, so that a test can show what
 // happens while no repair comes. Call ResumeManager soon: its clients time
 // out after a while.
-func (b *Bed) PauseManager() error { return b.manager.signal(syscall.SIGSTOP) }
+func (b *Bed) PauseManager() error { return b.manager.Signal(syscall.SIGSTOP) }
 
 // ResumeManager continues a paused manager.
-func (b *Bed) ResumeManager() error { return b.manager.signal(syscall.SIGCONT) }
+func (b *Bed) ResumeManager() error { return b.manager.Signal(syscall.SIGCONT) }
 
 // Namespaces returns the bed's namespaces in order.
 func (b *Bed) Namespaces() []string {
@@ -225,10 +218,11 @@ func (b *Bed) Namespaces() []string {
 // control plane's logs, for a failing test.
 func (b *Bed) Diagnostics() string {
 	var s strings.Builder
-	for _, p := range []*process{b.engine, b.manager} {
-		if p != nil {
-			s.WriteString(p.logTail(40))
-		}
+	if b.engine != nil {
+		s.WriteString(b.engine.LogTail(40))
+	}
+	if b.manager != nil {
+		s.WriteString(b.manager.LogTail(40))
 	}
 	if b.Plane != nil {
 		s.WriteString(b.Plane.LogTails(20))
@@ -251,3 +245,4 @@ func (b *Bed) pod(namespace string) (PodNet, bool) {
 
 func (b *Bed) logDir() string     { return filepath.Join(b.workDir, "logs") }
 func (b *Bed) managerBin() string { return filepath.Join(b.workDir, "manager") }
+func (b *Bed) configDir() string  { return filepath.Join(b.opts.RepoRoot, "config") }

@@ -7,8 +7,8 @@
 //     on, so bridged frames traverse iptables;
 //   - kube-router's NetworkPolicy firewall, built from its own module in
 //     kuberouter/, programming iptables and ipsets for those Pods;
-//   - the manager as a separate process under a ServiceAccount bound to
-//     config/rbac/role.yaml's ClusterRole;
+//   - the manager as a separate process under its ServiceAccount, with the
+//     RBAC of config/rbac installed as a user installs it (test/harness);
 //   - a probe program (probe/) serving TCP and UDP in every Pod's namespace
 //     and connecting from them.
 //

@@ -10,11 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
-// KubeRouterVersion is the engine's version, the only one the module proxy
-// serves (see kuberouter/go.mod).
+// KubeRouterVersion is the engine's version, pinned in kuberouter/go.mod.
 const KubeRouterVersion = "v2.1.0"
 
 // KubeRouterBinEnv names the environment variable that overrides where the
@@ -215,24 +214,14 @@ func destroyKubeRouterIPSets() error {
 
 // startEngine starts kube-router and waits until it has programmed iptables.
 func (b *Bed) startEngine(ctx context.Context) error {
-	proc, err := startProcess(processSpec{
-		name:    "kube-router",
-		path:    KubeRouterBinary(),
-		args:    engineArgs(b.Plane.KubeconfigPath, NodeName),
-		logPath: filepath.Join(b.logDir(), "kube-router.log"),
-	})
-	if err != nil {
+	bin := KubeRouterBinary()
+	b.engine = &harness.Process{
+		Name: "kube-router", Path: bin, Args: engineArgs(b.Plane.KubeconfigPath, NodeName),
+		LogPath: filepath.Join(b.logDir(), "kube-router.log"), OnStart: recordPID(bin), OnExit: unregisterPID,
+	}
+	if err := b.engine.Start(); err != nil {
 		return err
 	}
-	b.engine = proc
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
-		if !proc.running() {
-			return false, fmt.Errorf("kube-router exited: %w", proc.exitError())
-		}
-		return engineProgrammed() == nil, nil
-	})
-	if err != nil {
-		return fmt.Errorf("wait for kube-router to program iptables: %w\n%s", err, proc.logTail(30))
-	}
-	return nil
+	return harness.WaitFor(ctx, "kube-router to program iptables", time.Minute, b.engine,
+		func(context.Context) error { return engineProgrammed() })
 }

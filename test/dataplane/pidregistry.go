@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // pidRegistryPath lists the bed's running children, one "pid exe" a line.
@@ -18,6 +19,16 @@ import (
 var pidRegistryPath = filepath.Join(stateDir, "pids")
 
 var registryMu sync.Mutex
+
+// stopGrace is how long a child may take to exit after SIGTERM.
+const stopGrace = 10 * time.Second
+
+// recordPID returns the harness.Process OnStart hook that records each run
+// of exe, the binary the child ends up running (which differs from the
+// process's path for `ip netns exec`); unregisterPID is the OnExit hook.
+func recordPID(exe string) func(pid int) error {
+	return func(pid int) error { return registerPID(pid, exe) }
+}
 
 // registerPID records a child.
 func registerPID(pid int, exe string) error {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // Port is a transport protocol and port.
@@ -53,35 +55,36 @@ type probeResult struct {
 // startProbeServer runs the probe's listeners in pn's network namespace and
 // waits until they are bound. The server answers with its namespace's name,
 // so a client knows which pod it reached.
-func startProbeServer(ctx context.Context, probeBin string, pn PodNet, logDir string) (*process, error) {
+func startProbeServer(ctx context.Context, probeBin string, pn PodNet, logDir string) (*harness.Process, error) {
 	ready := make(chan struct{})
 	var once sync.Once
-	proc, err := startProcess(processSpec{
-		name: "probe server in " + pn.Netns,
-		path: "ip",
-		args: []string{"netns", "exec", pn.Netns, probeBin, "serve", "--name", pn.Namespace,
+	proc := &harness.Process{
+		Name: "probe server in " + pn.Netns,
+		Path: "ip",
+		Args: []string{"netns", "exec", pn.Netns, probeBin, "serve", "--name", pn.Namespace,
 			"--tcp", joinInts(serverTCPPorts), "--udp", joinInts(serverUDPPorts)},
-		exe:     probeBin,
-		logPath: filepath.Join(logDir, "probe-"+pn.Namespace+".log"),
-		onLine: func(line string) {
+		LogPath: filepath.Join(logDir, "probe-"+pn.Namespace+".log"),
+		Stdout: func(line string) {
 			if line == "ready" {
 				once.Do(func() { close(ready) })
 			}
 		},
-	})
-	if err != nil {
+		OnStart: recordPID(probeBin), OnExit: unregisterPID,
+	}
+	if err := proc.Start(); err != nil {
 		return nil, err
 	}
 	select {
 	case <-ready:
 		return proc, nil
-	case <-proc.done:
-		return nil, fmt.Errorf("probe server in %s: %w\n%s", pn.Netns, proc.exitError(), proc.logTail(10))
+	case <-proc.Done():
+		_, err := proc.Exited()
+		return nil, fmt.Errorf("probe server in %s exited: %v\n%s", pn.Netns, err, proc.LogTail(10))
 	case <-time.After(10 * time.Second):
 	case <-ctx.Done():
 	}
-	err = fmt.Errorf("probe server in %s did not become ready\n%s", pn.Netns, proc.logTail(10))
-	return nil, errors.Join(err, proc.stop())
+	err := fmt.Errorf("probe server in %s did not become ready\n%s", pn.Netns, proc.LogTail(10))
+	return nil, errors.Join(err, proc.Stop(stopGrace))
 }
 
 // UDP source ports of the matrix measurements cycle through this range, a
@@ -113,7 +116,7 @@ func dial(ctx context.Context, probeBin string, src PodNet, targets []string, ud
 	args := append([]string{"netns", "exec", src.Netns, probeBin, "dial",
 		"--timeout", dialTimeout.String(), "--udp-source-port", strconv.Itoa(udpSource)}, targets...)
 	cmd := exec.CommandContext(ctx, "ip", args...)
-	cmd.SysProcAttr = childSysProcAttr()
+	cmd.SysProcAttr = harness.ChildSysProcAttr()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

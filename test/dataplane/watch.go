@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // Watch tries one connection again and again (the probe's watch mode) and
@@ -15,7 +17,7 @@ import (
 // attempt by well under a millisecond, and the bed's monotonic clock then
 // times both the attempts and the tampering.
 type Watch struct {
-	proc     *process
+	proc     *harness.Process
 	mu       sync.Mutex
 	attempts []Attempt
 }
@@ -38,14 +40,14 @@ func (b *Bed) StartWatch(from, to string, port Port) (*Watch, error) {
 		return nil, fmt.Errorf("watch %s -> %s: no such pod", from, to)
 	}
 	w := &Watch{}
-	proc, err := startProcess(processSpec{
-		name: fmt.Sprintf("probe watch %s -> %s %s", from, to, port),
-		path: "ip",
-		args: []string{"netns", "exec", src.Netns, b.probeBin, "watch",
+	w.proc = &harness.Process{
+		Name: fmt.Sprintf("probe watch %s -> %s %s", from, to, port),
+		Path: "ip",
+		Args: []string{"netns", "exec", src.Netns, b.probeBin, "watch",
 			"--interval", watchInterval.String(), "--timeout", "250ms", port.target(dst.IP)},
-		exe:     b.probeBin,
-		logPath: filepath.Join(b.logDir(), "watch-"+from+"-"+to+".log"),
-		onLine: func(line string) {
+		LogPath: filepath.Join(b.logDir(), "watch-"+from+"-"+to+".log"),
+		OnStart: recordPID(b.probeBin), OnExit: unregisterPID,
+		Stdout: func(line string) {
 			var r probeResult
 			if json.Unmarshal([]byte(line), &r) != nil {
 				return
@@ -54,16 +56,15 @@ func (b *Bed) StartWatch(from, to string, port Port) (*Watch, error) {
 			w.attempts = append(w.attempts, Attempt{At: time.Now(), Open: r.Open})
 			w.mu.Unlock()
 		},
-	})
-	if err != nil {
+	}
+	if err := w.proc.Start(); err != nil {
 		return nil, err
 	}
-	w.proc = proc
 	return w, nil
 }
 
 // Stop stops the watch's probe.
-func (w *Watch) Stop() error { return w.proc.stop() }
+func (w *Watch) Stop() error { return w.proc.Stop(stopGrace) }
 
 // since returns the attempts that arrived at or after t.
 func (w *Watch) since(t time.Time) []Attempt {
@@ -86,8 +87,8 @@ func (w *Watch) waitClosedAfter(ctx context.Context, t0 time.Time, timing Exposu
 		if time.Since(t0) > timing.Deadline {
 			return Exposure{}, fmt.Errorf("the forbidden connection is still open %s after tampering (%d attempts)", timing.Deadline, len(attempts))
 		}
-		if !w.proc.running() {
-			return Exposure{}, fmt.Errorf("watch probe exited: %w\n%s", w.proc.exitError(), w.proc.logTail(10))
+		if exited, err := w.proc.Exited(); exited {
+			return Exposure{}, fmt.Errorf("watch probe exited: %v\n%s", err, w.proc.LogTail(10))
 		}
 		select {
 		case <-ctx.Done():

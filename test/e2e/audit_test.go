@@ -7,17 +7,17 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
-// auditEvent is an audit log entry (see framework.ReadAudit).
-type auditEvent = framework.AuditEvent
+// auditEvent is an audit log entry (see harness.ReadAudit).
+type auditEvent = harness.AuditEvent
 
 // auditEvents reads the audit log: requests by Tierguard's ServiceAccounts
 // received at or after since.
 func auditEvents(since time.Time) []auditEvent {
 	GinkgoHelper()
-	events, err := framework.ReadAudit(auditLog, since)
+	events, err := harness.ReadAudit(cp.AuditLogPath, since)
 	Expect(err).NotTo(HaveOccurred())
 	return events
 }

@@ -9,6 +9,7 @@ import (
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/render"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 var _ = Describe("A profile applied with kubectl", func() {
@@ -22,7 +23,7 @@ var _ = Describe("A profile applied with kubectl", func() {
 
 		By("writing as the manager's ServiceAccount, with server-side apply")
 		var written []string
-		for _, e := range stateWrites(managerUser, began, time.Now()) {
+		for _, e := range stateWrites(harness.ManagerUser, began, time.Now()) {
 			written = append(written, e.Verb+" "+e.Resource())
 		}
 		Expect(written).To(ContainElements("patch namespaces", "patch networkpolicies", "patch segmentationprofiles/status"))

@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/tierguard/tierguard/internal/diff"
+	"github.com/tierguard/tierguard/internal/drift"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
@@ -84,7 +84,10 @@ var _ = Describe("Chaos", func() {
 		By(fmt.Sprintf("%d tamperings done; waiting for quiet", len(c.done)))
 		Expect(len(c.done)).To(BeNumerically(">=", 200), "a few hundred tamperings")
 		f.expectConverged(ctx, time.Minute)
-		time.Sleep(time.Second) // the watches deliver the last repairs
+		// The cluster is as planned; the watches must have delivered the
+		// repairs that made it so.
+		namespaces.waitCaughtUp(ctx)
+		policies.waitCaughtUp(ctx)
 		nsEvents, polEvents := namespaces.stop(), policies.stop()
 
 		By("finding each tampering repaired or superseded")
@@ -241,10 +244,10 @@ func (c *chaos) fate(t tampering, later []tampering, events []objectEvent) (stri
 func (c *chaos) matchesPlan(e objectEvent) bool {
 	if e.policy != nil {
 		g := c.plan.Lookup(e.policy.Namespace)
-		return e.typ != watch.Deleted && g != nil && diff.PolicyMatches(e.policy, g.Policy)
+		return e.typ != watch.Deleted && g != nil && drift.PolicyMatches(e.policy, g.Policy)
 	}
 	g := c.plan.Lookup(e.key)
-	return g != nil && diff.LabelsMatch(e.labels, g.Labels)
+	return g != nil && drift.LabelsMatch(e.labels, g.Labels)
 }
 
 // jsonValue renders a label value for a merge patch: null removes it.

@@ -37,9 +37,7 @@ var _ = Describe("A manager killed with SIGKILL during a cold start", func() {
 		for i := range coldStartNamespaces {
 			specs = append(specs, nsSpec{fmt.Sprintf("ns-%03d", i), tiers[i%3]})
 		}
-		quiet := kubectl
-		quiet.Echo = nil
-		_, err := quiet.RunWithInput(ctx, f.namespacesYAML(specs, nil), "apply", "--server-side", "-f", "-")
+		_, err := kubectl.Quiet().RunWithInput(ctx, f.namespacesYAML(specs, nil), "apply", "--server-side", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
 		f.applyProfile(ctx)
 

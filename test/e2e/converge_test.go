@@ -11,9 +11,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
-	"github.com/tierguard/tierguard/internal/diff"
+	"github.com/tierguard/tierguard/internal/drift"
 	"github.com/tierguard/tierguard/internal/render"
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // clusterPlan computes, with internal/render, what Tierguard must keep for
@@ -33,7 +33,7 @@ func clusterPlan(ctx context.Context, name string) (*render.Plan, *segv1.Segment
 	if err := k8s.List(ctx, namespaces); err != nil {
 		return nil, nil, nil, fmt.Errorf("list namespaces: %w", err)
 	}
-	in := render.Input{Profile: profile, OtherProfiles: profiles.Items, OperatorNamespace: framework.SystemNamespace}
+	in := render.Input{Profile: profile, OtherProfiles: profiles.Items, OperatorNamespace: harness.SystemNamespace}
 	for _, ns := range namespaces.Items {
 		in.Namespaces = append(in.Namespaces, render.Namespace{Name: ns.Name, Labels: ns.Labels, Terminating: ns.DeletionTimestamp != nil})
 	}
@@ -83,7 +83,7 @@ func divergence(ctx context.Context, name string) []string {
 			}
 			continue
 		}
-		if !diff.LabelsMatch(ns.Labels, g.Labels) {
+		if !drift.LabelsMatch(ns.Labels, g.Labels) {
 			add("namespace %s has labels %v, want %v among them", ns.Name, ns.Labels, g.Labels)
 		}
 		pols := managed[ns.Name]
@@ -94,7 +94,7 @@ func divergence(ctx context.Context, name string) []string {
 			add("namespace %s has %d managed policies, want one", ns.Name, len(pols))
 		case pols[0].Name != render.PolicyName:
 			add("namespace %s has managed policy %s, want %s", ns.Name, pols[0].Name, render.PolicyName)
-		case !diff.PolicyMatches(&pols[0], g.Policy):
+		case !drift.PolicyMatches(&pols[0], g.Policy):
 			add("policy %s/%s differs from the plan: spec %v labels %v annotations %v owners %v", ns.Name, render.PolicyName,
 				pols[0].Spec, pols[0].Labels, pols[0].Annotations, pols[0].OwnerReferences)
 		}

@@ -31,7 +31,7 @@ type driftCase struct {
 	tamper func(ctx context.Context, f *fixture)
 	// namespace (short name) and kind of the changed object.
 	namespace string
-	kind      string
+	kind      segv1.ObjectKind
 	change    segv1.DriftChange
 	// managers are the field managers the record may name; "" is unknown
 	// (a change that only removed fields leaves no managedFields entry).
@@ -67,14 +67,14 @@ var _ = Describe("Drift made with kubectl", Ordered, ContinueOnFailure, func() {
 			rec := p.Status.Drift.Recent[0]
 			ns := f.ns(c.namespace)
 			name := render.PolicyName
-			if c.kind == "Namespace" {
+			if c.kind == segv1.KindNamespace {
 				name = ns
 			}
 			Expect(rec).To(matchDriftRecord(ns, c.kind, name, c.change))
 			Expect(c.managers).To(ContainElement(rec.Manager), "the field manager named by the drift record")
 
 			summary := fmt.Sprintf("%s %s/%s %s", c.kind, ns, name, c.change)
-			if c.kind == "Namespace" {
+			if c.kind == segv1.KindNamespace {
 				summary = fmt.Sprintf("Namespace %s %s", ns, c.change)
 			}
 			if rec.Manager != "" {
@@ -235,7 +235,7 @@ func managerTimes(ctx context.Context, name string) map[string]string {
 }
 
 // matchDriftRecord matches a drift record's object and change.
-func matchDriftRecord(namespace, kind, name string, change segv1.DriftChange) OmegaMatcher {
+func matchDriftRecord(namespace string, kind segv1.ObjectKind, name string, change segv1.DriftChange) OmegaMatcher {
 	return And(
 		HaveField("Namespace", namespace), HaveField("Kind", kind),
 		HaveField("Name", name), HaveField("Change", change),

@@ -31,9 +31,7 @@ type profileEvents []profileEvent
 // profileEventsOf lists the events about profile name with `kubectl events --for`.
 func profileEventsOf(ctx context.Context, name string) profileEvents {
 	GinkgoHelper()
-	quiet := kubectl
-	quiet.Echo = nil
-	out, err := quiet.Run(ctx, "events", "--for", "segmentationprofile/"+name, "-o", "json")
+	out, err := kubectl.Quiet().Run(ctx, "events", "--for", "segmentationprofile/"+name, "-o", "json")
 	Expect(err).NotTo(HaveOccurred())
 	var list struct {
 		Items []profileEvent `json:"items"`

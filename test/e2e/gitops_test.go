@@ -14,7 +14,7 @@ import (
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/controller"
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // argoCDManager is the field manager Argo CD's server-side apply uses.
@@ -28,9 +28,7 @@ var _ = Describe("GitOps coexistence", func() {
 		manifests := f.namespacesYAML(specs, map[string]string{"app.kubernetes.io/instance": "platform"}) + f.profileYAML()
 		argoSync := func(ctx context.Context) {
 			GinkgoHelper()
-			quiet := kubectl
-			quiet.Echo = nil
-			_, err := quiet.RunWithInput(ctx, manifests, "apply", "--server-side", "--force-conflicts", "--field-manager="+argoCDManager, "-f", "-")
+			_, err := kubectl.Quiet().RunWithInput(ctx, manifests, "apply", "--server-side", "--force-conflicts", "--field-manager="+argoCDManager, "-f", "-")
 			Expect(err).NotTo(HaveOccurred())
 		}
 		argoSync(ctx)
@@ -66,7 +64,11 @@ var _ = Describe("GitOps coexistence", func() {
 			<-ticker.C
 		}
 		ended := time.Now()
-		time.Sleep(time.Second) // let the watches deliver the last events
+		// Whatever Tierguard made of the last sync is done, and the watches
+		// have delivered it.
+		settle(ctx)
+		namespaces.waitCaughtUp(ctx)
+		policies.waitCaughtUp(ctx)
 		nsEvents, polEvents := namespaces.stop(), policies.stop()
 		after := scrape(ctx, managers.mainManager())
 
@@ -90,7 +92,7 @@ var _ = Describe("GitOps coexistence", func() {
 		Expect(nsChanges).To(BeZero(), "namespaces changed during the syncs: a no-op apply must not write, nor may Tierguard")
 
 		By("counting Tierguard's writes during the syncs")
-		writes := stateWrites(managerUser, began, ended)
+		writes := stateWrites(harness.ManagerUser, began, ended)
 		requests := nonGetRequests(after) - nonGetRequests(before)
 		AddReportEntry("GitOps window", fmt.Sprintf("30 syncs: %d state writes by Tierguard (audit), %.0f non-GET requests (manager metrics), %d namespace changes, %d policy changes",
 			len(writes), requests, nsChanges, len(polChanges)))
@@ -113,7 +115,7 @@ var _ = Describe("GitOps coexistence", func() {
 
 // nonGetRequests sums the manager's client requests other than GET
 // (client-go's rest_client_requests_total): its writes, events included.
-func nonGetRequests(m framework.Metrics) float64 {
+func nonGetRequests(m harness.Metrics) float64 {
 	total := m.Sum("rest_client_requests_total", nil)
 	return total - m.Sum("rest_client_requests_total", map[string]string{"method": "GET"})
 }

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tierguard/tierguard/internal/render"
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // Leader election timing of the manager (controller-runtime's defaults).
@@ -36,7 +36,7 @@ const (
 
 // replica is a manager run with leader election as a given user.
 type replica struct {
-	m    *framework.Manager
+	m    *harness.Manager
 	user string
 }
 
@@ -44,7 +44,7 @@ var _ = Describe("Two manager replicas with leader election", func() {
 	It("let only the leader write, and a killed leader hands over within the lease duration", func(ctx SpecContext) {
 		managers.stopMain()
 		DeferCleanup(func(ctx SpecContext) { managers.ensureMain(ctx) }, NodeTimeout(time.Minute))
-		var running []*framework.Manager
+		var running []*harness.Manager
 		// Registered before the fixture, so it runs after the profile's
 		// deletion, which needs a leader to remove the finalizer.
 		DeferCleanup(func() {
@@ -53,11 +53,11 @@ var _ = Describe("Two manager replicas with leader election", func() {
 			}
 		})
 
-		Expect(framework.BindServiceAccount(ctx, kubectl, replicaB)).To(Succeed())
-		userB := framework.ServiceAccountUser(replicaB)
-		Expect(framework.WaitCanI(ctx, kubectl, userB, "update", "leases", framework.SystemNamespace)).To(Succeed())
-		Expect(framework.WaitCanI(ctx, kubectl, userB, "patch", "networkpolicies", "")).To(Succeed())
-		_, kubeconfigB, err := cp.ServiceAccountConfig(ctx, framework.SystemNamespace, replicaB)
+		Expect(harness.BindServiceAccount(ctx, kubectl, replicaB)).To(Succeed())
+		userB := harness.ServiceAccountUser(replicaB)
+		Expect(harness.WaitCanI(ctx, kubectl, userB, "update", "leases", harness.SystemNamespace)).To(Succeed())
+		Expect(harness.WaitCanI(ctx, kubectl, userB, "patch", "networkpolicies", "")).To(Succeed())
+		_, kubeconfigB, err := cp.ServiceAccountConfig(ctx, harness.SystemNamespace, replicaB)
 		Expect(err).NotTo(HaveOccurred())
 
 		began := time.Now()
@@ -66,7 +66,7 @@ var _ = Describe("Two manager replicas with leader election", func() {
 			running = append(running, m)
 			return replica{m: m, user: user}
 		}
-		a := startReplica("replica-a", managerKubeconfig, managerUser)
+		a := startReplica("replica-a", managerKubeconfig, harness.ManagerUser)
 		b := startReplica("replica-b", kubeconfigB, userB)
 		leader, follower := waitLeader(ctx, a, b)
 		holder := leaseHolder(ctx)
@@ -139,7 +139,7 @@ func waitLeader(ctx context.Context, a, b replica) (leader, follower replica) {
 
 // leaseHolder returns the holder of the manager's leader election lease.
 func leaseHolder(ctx context.Context) string {
-	lease, err := clientset.CoordinationV1().Leases(framework.SystemNamespace).Get(ctx, framework.LeaseName, metav1.GetOptions{})
+	lease, err := clientset.CoordinationV1().Leases(harness.SystemNamespace).Get(ctx, harness.LeaseName, metav1.GetOptions{})
 	if err != nil || lease.Spec.HolderIdentity == nil {
 		return ""
 	}

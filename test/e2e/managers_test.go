@@ -13,7 +13,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // mainManagerName names the manager most specs rely on; it runs without
@@ -24,15 +24,15 @@ const mainManagerName = "main"
 // can be scanned and printed and nothing outlives the suite.
 type managerSet struct {
 	mu   sync.Mutex
-	main *framework.Manager
-	all  []*framework.Manager
+	main *harness.Manager
+	all  []*harness.Manager
 }
 
 // start starts a manager named name as the identity of kubeconfig, waits
 // until it serves its probes, and registers it.
-func (s *managerSet) start(ctx context.Context, name, kubeconfig string, leaderElect bool, args ...string) *framework.Manager {
+func (s *managerSet) start(ctx context.Context, name, kubeconfig string, leaderElect bool, args ...string) *harness.Manager {
 	GinkgoHelper()
-	m, err := framework.StartManager(framework.ManagerOptions{
+	m, err := harness.StartManager(harness.ManagerOptions{
 		Binary: managerBin, Kubeconfig: kubeconfig, Name: name,
 		LogDir: filepath.Join(workDir, "logs"), LeaderElect: leaderElect, Args: args,
 	})
@@ -68,7 +68,7 @@ func (s *managerSet) ensureMain(ctx context.Context) {
 
 // mainManager returns the running main manager; specs that stop it
 // (faults) restart it before they end.
-func (s *managerSet) mainManager() *framework.Manager {
+func (s *managerSet) mainManager() *harness.Manager {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.main
@@ -90,7 +90,7 @@ func (s *managerSet) stopMain() {
 // stopAll stops every manager still running.
 func (s *managerSet) stopAll() {
 	s.mu.Lock()
-	all := append([]*framework.Manager(nil), s.all...)
+	all := append([]*harness.Manager(nil), s.all...)
 	s.mu.Unlock()
 	for _, m := range all {
 		if err := m.Stop(10 * time.Second); err != nil {
@@ -154,7 +154,7 @@ func (s *managerSet) forbiddenSince(mark logMark) []string {
 // printLogs writes the last n lines of every manager log to GinkgoWriter.
 func (s *managerSet) printLogs(n int) {
 	s.mu.Lock()
-	all := append([]*framework.Manager(nil), s.all...)
+	all := append([]*harness.Manager(nil), s.all...)
 	s.mu.Unlock()
 	printed := map[string]bool{}
 	for _, m := range all {
@@ -162,20 +162,28 @@ func (s *managerSet) printLogs(n int) {
 			continue
 		}
 		printed[m.LogPath] = true
-		GinkgoWriter.Printf("--- last %d lines of manager log %s ---\n%s\n", n, m.LogPath, m.LogTail(n))
+		GinkgoWriter.Print(m.LogTail(n))
 	}
 }
 
 // scrape returns the metrics of manager m.
-func scrape(ctx context.Context, m *framework.Manager) framework.Metrics {
+func scrape(ctx context.Context, m *harness.Manager) harness.Metrics {
 	GinkgoHelper()
 	metrics, err := m.Metrics(ctx)
 	Expect(err).NotTo(HaveOccurred())
 	return metrics
 }
 
+// settle waits until the main manager is idle: its work queue empty and no
+// reconcile finished for a second.
+func settle(ctx context.Context) {
+	GinkgoHelper()
+	_, err := managers.mainManager().Settle(ctx, harness.ProfileController, -1, time.Second, timeout)
+	Expect(err).NotTo(HaveOccurred())
+}
+
 // expectRunning fails when m has exited.
-func expectRunning(m *framework.Manager) {
+func expectRunning(m *harness.Manager) {
 	GinkgoHelper()
 	exited, err := m.Exited()
 	Expect(exited).To(BeFalse(), fmt.Sprintf("manager %s exited: %v", m.Name, err))

@@ -11,7 +11,7 @@ import (
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/admission"
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // Membership by RBAC, with config/default's admission policies and the
@@ -30,8 +30,8 @@ var _ = Describe("Tier membership", func() {
 			_, err := kubectl.Run(ctx, args...)
 			Expect(err).NotTo(HaveOccurred())
 		}
-		Expect(framework.WaitCanI(ctx, kubectl, tenant, "patch", "namespaces", "")).To(Succeed())
-		Expect(framework.WaitCanI(ctx, kubectl, assigner, "assign", "segmentationprofiles.segmentation.tierguard.io", "")).To(Succeed())
+		Expect(harness.WaitCanI(ctx, kubectl, tenant, "patch", "namespaces", "")).To(Succeed())
+		Expect(harness.WaitCanI(ctx, kubectl, assigner, "assign", "segmentationprofiles.segmentation.tierguard.io", "")).To(Succeed())
 
 		By("the manager making the CRD the owner of the policy, so uninstalling never blocks the cluster")
 		for _, obj := range []client.Object{&admissionregistrationv1.ValidatingAdmissionPolicy{}, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}} {

@@ -11,24 +11,18 @@
 package e2e_test
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/test/controlplane"
-	"github.com/tierguard/tierguard/test/e2e/framework"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // Suite-wide state, set up once in BeforeSuite.
@@ -40,20 +34,14 @@ var (
 	// repoRoot is the repository root (config/ lives there).
 	repoRoot string
 	// kubectl acts as the cluster admin and echoes to GinkgoWriter.
-	kubectl framework.Kubectl
+	kubectl harness.Kubectl
 	// k8s and clientset are the tests' own admin clients.
 	k8s       client.Client
 	clientset kubernetes.Interface
-	scheme    = runtime.NewScheme()
 	// managerBin is the manager built from ./cmd/manager.
 	managerBin string
 	// managerKubeconfig is the token kubeconfig of the manager's ServiceAccount.
 	managerKubeconfig string
-	// managerUser is that ServiceAccount's user name.
-	managerUser string
-	// auditLog is the API server's audit log of requests by Tierguard's
-	// ServiceAccounts.
-	auditLog string
 	// managers are the manager processes; main is the one most specs use.
 	managers = &managerSet{}
 )
@@ -71,14 +59,11 @@ func TestE2E(t *testing.T) {
 }
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(segv1.AddToScheme(scheme))
-	assets := controlplane.ResolveAssetsDir("")
-	Expect(controlplane.CheckAssets(assets)).To(Succeed(),
+	Expect(harness.CheckAssets(harness.ResolveAssetsDir(""))).To(Succeed(),
 		"the control plane binaries are missing: run the suite with `make test-e2e` or `make test`, which build them with `make envtest-assets`")
 
 	var err error
-	repoRoot, err = framework.RepoRoot()
+	repoRoot, err = harness.RepoRoot()
 	Expect(err).NotTo(HaveOccurred())
 	workDir = GinkgoT().TempDir()
 
@@ -86,23 +71,13 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	managerBin = filepath.Join(workDir, "manager")
 	built := make(chan error, 1)
 	go func() {
-		cmd := exec.Command("go", "build", "-o", managerBin, "./cmd/manager")
-		cmd.Dir = repoRoot
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			err = fmt.Errorf("go build ./cmd/manager: %w\n%s", err, out)
-		}
-		built <- err
+		built <- harness.GoBuild(context.WithoutCancel(ctx), repoRoot, harness.ManagerPackage, managerBin)
 	}()
 
-	auditLog = filepath.Join(workDir, "audit.log")
-	policy := filepath.Join(workDir, "audit-policy.yaml")
-	Expect(os.WriteFile(policy, []byte(framework.AuditPolicy), 0o644)).To(Succeed())
 	began := time.Now()
 	cp, err = controlplane.Start(ctx, controlplane.Options{
-		AssetsDir:     assets,
-		APIServerArgs: []string{"--audit-policy-file=" + policy, "--audit-log-path=" + auditLog},
-		Logf:          func(format string, args ...any) { GinkgoWriter.Printf(format+"\n", args...) },
+		AuditPolicy: harness.AuditPolicy,
+		Logf:        func(format string, args ...any) { GinkgoWriter.Printf(format+"\n", args...) },
 	})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
@@ -110,24 +85,20 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	})
 	GinkgoWriter.Printf("Control plane ready in %s\n", time.Since(began).Round(time.Millisecond))
 
-	k8s, err = client.New(cp.RESTConfig(), client.Options{Scheme: scheme})
+	k8s, err = harness.NewClient(cp.RESTConfig())
 	Expect(err).NotTo(HaveOccurred())
 	clientset = cp.Clientset()
-	kubectl = framework.Kubectl{
-		Path:       filepath.Join(assets, controlplane.KubectlBinary),
-		Kubeconfig: cp.KubeconfigPath,
-		Echo:       GinkgoWriter,
-	}
+	kubectl = cp.Kubectl()
+	kubectl.Echo = GinkgoWriter
 
 	configDir := filepath.Join(repoRoot, "config")
-	Expect(framework.InstallCRD(ctx, kubectl, configDir)).To(Succeed())
-	Expect(framework.InstallRBAC(ctx, kubectl, configDir, filepath.Join(workDir, "rbac"))).To(Succeed())
+	Expect(harness.InstallCRD(ctx, kubectl, configDir)).To(Succeed())
+	Expect(harness.InstallRBAC(ctx, kubectl, configDir, filepath.Join(workDir, "rbac"))).To(Succeed())
 	// The manager runs under config/default's admission policies, as in a
 	// deployment: its own writes pass because its ClusterRole has assign.
-	Expect(framework.InstallAdmissionPolicy(ctx, kubectl, configDir, filepath.Join(workDir, "admission-policy"))).To(Succeed())
-	_, managerKubeconfig, err = cp.ServiceAccountConfig(ctx, framework.SystemNamespace, framework.ServiceAccountName)
+	Expect(harness.InstallAdmissionPolicy(ctx, kubectl, configDir, filepath.Join(workDir, "admission-policy"))).To(Succeed())
+	_, managerKubeconfig, err = cp.ServiceAccountConfig(ctx, harness.SystemNamespace, harness.ServiceAccountName)
 	Expect(err).NotTo(HaveOccurred())
-	managerUser = framework.ServiceAccountUser(framework.ServiceAccountName)
 
 	var buildErr error
 	Eventually(built).WithTimeout(5 * time.Minute).Should(Receive(&buildErr))

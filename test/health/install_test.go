@@ -21,6 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // warnings records the warnings the API server returns.
@@ -89,7 +91,7 @@ var _ = Describe("Installing config/default", Ordered, func() {
 		wcfg := rest.CopyConfig(cfg)
 		wcfg.WarningHandlerWithContext = warn
 		var err error
-		c, err = client.New(wcfg, client.Options{Scheme: scheme})
+		c, err = harness.NewClient(wcfg)
 		Expect(err).NotTo(HaveOccurred())
 
 		deps := find(objs, "Deployment")

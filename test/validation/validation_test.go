@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // nameSeq numbers the objects the specs create, so that every spec uses its
@@ -623,7 +623,8 @@ var _ = Describe("SegmentationProfile admission", func() {
 	})
 
 	It("documents the tier fields for kubectl explain", func() {
-		kubectlPath := requireBinary("kubectl")
+		kubectlPath, err := harness.BinaryPath(harness.ResolveAssetsDir(""), harness.KubectlBinary)
+		Expect(err).NotTo(HaveOccurred())
 		user, err := testEnv.ControlPlane.AddUser(envtestAdmin(), nil)
 		Expect(err).NotTo(HaveOccurred())
 		kubeconfig, err := user.KubeConfig()
@@ -633,10 +634,9 @@ var _ = Describe("SegmentationProfile admission", func() {
 
 		cmdCtx, cancelCmd := context.WithTimeout(ctx, 30*time.Second)
 		defer cancelCmd()
-		cmd := exec.CommandContext(cmdCtx, kubectlPath, "--kubeconfig", kubeconfigPath, "explain", "segmentationprofile.spec.tiers")
-		out, err := cmd.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "kubectl explain failed:\n%s", out)
-		Expect(string(out)).To(SatisfyAll(
+		out, err := harness.Kubectl{Path: kubectlPath, Kubeconfig: kubeconfigPath}.Run(cmdCtx, "explain", "segmentationprofile.spec.tiers")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(out).To(SatisfyAll(
 			ContainSubstring("KIND:"),
 			ContainSubstring("SegmentationProfile"),
 			ContainSubstring("tiers are the environment tiers"),

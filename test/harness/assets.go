@@ -1,13 +1,14 @@
-package controlplane
+package harness
 
 import (
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 )
 
-// Names of the binaries the control plane runs, as found in the assets directory.
+// Names of the control plane binaries in the assets directory.
 const (
 	EtcdBinary              = "etcd"
 	APIServerBinary         = "kube-apiserver"
@@ -15,30 +16,30 @@ const (
 	KubectlBinary           = "kubectl"
 )
 
-// DefaultKubernetesVersion is the Kubernetes version that hack/envtest builds
-// and whose assets directory DefaultAssetsDir points to.
-const DefaultKubernetesVersion = "1.37.2"
+// KubernetesVersion is the version `make envtest-assets` builds
+// (ENVTEST_K8S_VERSION), which names DefaultAssetsDir.
+const KubernetesVersion = "1.37.2"
 
-// AssetsEnv is the environment variable that names the assets directory, as
-// setup-envtest and controller-runtime's envtest use it.
+// AssetsEnv names the assets directory, as setup-envtest and
+// controller-runtime's envtest use it.
 const AssetsEnv = "KUBEBUILDER_ASSETS"
 
 // ErrMissingBinary is wrapped by the errors that report a binary absent from
-// the assets directory; test it with errors.Is to skip a test.
+// the assets directory.
 var ErrMissingBinary = errors.New("control plane binary missing")
 
-// DefaultAssetsDir returns the directory where `make envtest-assets` puts the
-// binaries: $HOME/.local/share/kubebuilder-envtest/k8s/<version>-linux-amd64.
+// DefaultAssetsDir returns where `make envtest-assets` puts the binaries:
+// $HOME/.local/share/kubebuilder-envtest/k8s/<version>-<GOOS>-<GOARCH>.
 func DefaultAssetsDir() string {
 	home, err := os.UserHomeDir()
 	if err != nil {
 		home = os.Getenv("HOME")
 	}
-	return filepath.Join(home, ".local", "share", "kubebuilder-envtest", "k8s", DefaultKubernetesVersion+"-linux-amd64")
+	return filepath.Join(home, ".local", "share", "kubebuilder-envtest", "k8s", KubernetesVersion+"-"+runtime.GOOS+"-"+runtime.GOARCH)
 }
 
-// ResolveAssetsDir returns dir when it is not empty, else the value of
-// KUBEBUILDER_ASSETS when set, else DefaultAssetsDir().
+// ResolveAssetsDir returns dir when it is not empty, else $KUBEBUILDER_ASSETS
+// when set, else DefaultAssetsDir().
 func ResolveAssetsDir(dir string) string {
 	if dir != "" {
 		return dir
@@ -51,26 +52,26 @@ func ResolveAssetsDir(dir string) string {
 
 // CheckAssets reports whether every named binary (all four when none is
 // named) is an executable file in dir. The error wraps ErrMissingBinary and
-// tells the user how to build the binaries.
+// tells how to build them.
 func CheckAssets(dir string, binaries ...string) error {
 	if len(binaries) == 0 {
 		binaries = []string{EtcdBinary, APIServerBinary, ControllerManagerBinary, KubectlBinary}
 	}
 	var missing []string
 	for _, name := range binaries {
-		if _, err := binaryPath(dir, name); err != nil {
+		if _, err := BinaryPath(dir, name); err != nil {
 			missing = append(missing, name)
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: %v not found in %s (set %s or Options.AssetsDir, or run `make envtest-assets` to build them)",
+		return fmt.Errorf("%w: %v not found in %s (run `make envtest-assets` to build them from source, or set %s to a directory that holds them)",
 			ErrMissingBinary, missing, dir, AssetsEnv)
 	}
 	return nil
 }
 
-// binaryPath returns the path of an executable binary in dir.
-func binaryPath(dir, name string) (string, error) {
+// BinaryPath returns the path of the executable name in dir.
+func BinaryPath(dir, name string) (string, error) {
 	path := filepath.Join(dir, name)
 	info, err := os.Stat(path)
 	if err != nil {

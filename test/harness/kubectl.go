@@ -1,4 +1,4 @@
-package framework
+package harness
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -30,6 +29,12 @@ type Kubectl struct {
 // WithEnv returns a copy of k whose commands also get env.
 func (k Kubectl) WithEnv(env ...string) Kubectl {
 	k.Env = append(append([]string{}, k.Env...), env...)
+	return k
+}
+
+// Quiet returns a copy of k that echoes nothing, for polling.
+func (k Kubectl) Quiet() Kubectl {
+	k.Echo = nil
 	return k
 }
 
@@ -90,25 +95,6 @@ func quoteArgs(args []string) string {
 	return strings.Join(out, " ")
 }
 
-// RepoRoot returns the repository root: the nearest directory, from the
-// working directory up, that holds go.mod.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("find repository root: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("find repository root: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // Wait runs `kubectl wait <args> --timeout=<timeout>`. kubectl wait fails at
 // once, instead of waiting, while the object has no status.conditions yet
 // (".status.conditions accessor error") or does not exist, so Wait retries
@@ -118,11 +104,9 @@ func (k Kubectl) Wait(ctx context.Context, timeout time.Duration, args ...string
 	if k.Echo != nil {
 		fmt.Fprintf(k.Echo, "$ kubectl %s\n", quoteArgs(args))
 	}
-	quiet := k
-	quiet.Echo = nil
 	deadline := time.Now().Add(timeout)
 	for {
-		out, err := quiet.Run(ctx, args...)
+		out, err := k.Quiet().Run(ctx, args...)
 		if err == nil {
 			if k.Echo != nil {
 				io.WriteString(k.Echo, out)
@@ -137,9 +121,6 @@ func (k Kubectl) Wait(ctx context.Context, timeout time.Duration, args ...string
 			}
 			return out, err
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond):
-		}
+		_ = Sleep(ctx, PollInterval) // an ended ctx fails the next attempt
 	}
 }

@@ -1,4 +1,4 @@
-package framework
+package harness
 
 import (
 	"context"
@@ -10,13 +10,16 @@ import (
 )
 
 // Names config/default gives Tierguard's objects (namespace tierguard-system,
-// name prefix tierguard-), which the RBAC overlay reproduces.
+// name prefix tierguard-), which the RBAC overlay reproduces: every suite,
+// the benchmark and the demo run the manager as this one identity.
 const (
 	// SystemNamespace is the operator's namespace: the manager's
 	// POD_NAMESPACE and the namespace of its leader election lease.
 	SystemNamespace = "tierguard-system"
 	// ServiceAccountName is the manager's ServiceAccount.
 	ServiceAccountName = "tierguard-controller-manager"
+	// ManagerUser is the user name the API server gives that ServiceAccount.
+	ManagerUser = "system:serviceaccount:" + SystemNamespace + ":" + ServiceAccountName
 	// ClusterRoleName is config/rbac/role.yaml's ClusterRole, generated from
 	// the controller's RBAC markers.
 	ClusterRoleName = "tierguard-manager-role"
@@ -32,9 +35,9 @@ const (
 // ServiceAccount, the generated ClusterRole, the leader election Role, and
 // their bindings; and the unbound ClusterRole tierguard-namespace-assigner,
 // which people and pipelines are bound to in order to move namespaces
-// between tiers. The metrics auth roles are left out: the suite and the
-// demo serve metrics over plain HTTP on loopback, so the manager gets no
-// permission it does not use.
+// between tiers. The metrics auth roles are left out: the suites, the
+// benchmark and the demo serve metrics over plain HTTP on loopback, so the
+// manager gets no permission it does not use.
 var RBACFiles = []string{
 	"service_account.yaml",
 	"role.yaml",
@@ -133,23 +136,13 @@ func WaitCanI(ctx context.Context, k Kubectl, user, verb, resource, namespace st
 	if namespace != "" {
 		args = append(args, "-n", namespace)
 	}
-	quiet := k
-	quiet.Echo = nil
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := quiet.Run(ctx, args...)
-		if err == nil && strings.TrimSpace(out) == "yes" {
-			return nil
+	return WaitFor(ctx, fmt.Sprintf("RBAC to let %s %s %s", user, verb, resource), 30*time.Second, nil, func(ctx context.Context) error {
+		out, err := k.Quiet().Run(ctx, args...)
+		if err == nil && strings.TrimSpace(out) != "yes" {
+			err = fmt.Errorf("kubectl auth can-i: %q", out)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s may not %s %s after 30s: %q, %v", user, verb, resource, out, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		return err
+	})
 }
 
 // InstallAdmissionPolicy applies <configDir>/admission-policy through an
@@ -197,22 +190,12 @@ func waitAdmissionPolicy(ctx context.Context, k Kubectl) error {
 			return fmt.Errorf("install admission policy: %w", err)
 		}
 	}
-	quiet := k
-	quiet.Echo = nil
 	manifest := `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"tierguard-admission-probe","labels":{"segmentation.tierguard.io/tier":"prod"}}}`
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := quiet.RunWithInput(ctx, manifest, "create", "--dry-run=server", "--as="+probeUser, "-f", "-")
+	return WaitFor(ctx, "the admission policy to refuse a forged tier label", 30*time.Second, nil, func(ctx context.Context) error {
+		out, err := k.Quiet().RunWithInput(ctx, manifest, "create", "--dry-run=server", "--as="+probeUser, "-f", "-")
 		if err != nil && strings.Contains(out+err.Error(), "segmentation.tierguard.io/tier") {
 			return nil // refused by the policy, naming the label
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the admission policy does not refuse a forged tier label after 30s: %q: %w", out, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		return fmt.Errorf("a forged tier label is not refused: %q, %v", out, err)
+	})
 }
