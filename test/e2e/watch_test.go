@@ -52,17 +52,8 @@ type recorder struct {
 // watchNamespaces records the namespaces matching labelSelector.
 func watchNamespaces(ctx context.Context, labelSelector string) *recorder {
 	GinkgoHelper()
-	namespaces := clientset.CoreV1().Namespaces()
-	return startRecorder(ctx, &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = labelSelector
-			return namespaces.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = labelSelector
-			return namespaces.Watch(ctx, o)
-		},
-	})
+	return startRecorder(ctx, cache.NewFilteredListWatchFromClient(clientset.CoreV1().RESTClient(), "namespaces", metav1.NamespaceAll,
+		func(o *metav1.ListOptions) { o.LabelSelector = labelSelector }))
 }
 
 // watchPolicies records every NetworkPolicy named like Tierguard's, in every
@@ -70,18 +61,8 @@ func watchNamespaces(ctx context.Context, labelSelector string) *recorder {
 // still seen.
 func watchPolicies(ctx context.Context) *recorder {
 	GinkgoHelper()
-	policies := clientset.NetworkingV1().NetworkPolicies(metav1.NamespaceAll)
-	byName := fields.OneTermEqualSelector("metadata.name", render.PolicyName).String()
-	return startRecorder(ctx, &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = byName
-			return policies.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = byName
-			return policies.Watch(ctx, o)
-		},
-	})
+	return startRecorder(ctx, cache.NewListWatchFromClient(clientset.NetworkingV1().RESTClient(), "networkpolicies", metav1.NamespaceAll,
+		fields.OneTermEqualSelector("metadata.name", render.PolicyName)))
 }
 
 // startRecorder lists to learn the current resourceVersion, then records
