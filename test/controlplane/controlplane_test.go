@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -17,7 +18,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -155,12 +155,12 @@ func TestControlPlane(t *testing.T) {
 			t.Fatalf("listing configmaps before the RoleBinding: err = %v, want Forbidden", err)
 		}
 		grantConfigMapReader(ctx, t, client, ns, "operator")
-		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err = harness.WaitFor(ctx, "RBAC to let the service account list configmaps", 30*time.Second, nil, func(ctx context.Context) error {
 			_, err := sa.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
-			return err == nil, nil
+			return err
 		})
 		if err != nil {
-			t.Errorf("service account never allowed to list configmaps after the RoleBinding: %v", err)
+			t.Error(err)
 		}
 	})
 
@@ -230,13 +230,14 @@ func TestControlPlane(t *testing.T) {
 // waitGone waits up to a minute until get returns NotFound.
 func waitGone(ctx context.Context, t *testing.T, what string, get func(context.Context) error) {
 	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		last = get(ctx)
-		return apierrors.IsNotFound(last), nil
+	err := harness.WaitFor(ctx, what+" to be deleted", time.Minute, nil, func(ctx context.Context) error {
+		if err := get(ctx); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("get: %v", err)
+		}
+		return nil
 	})
 	if err != nil {
-		t.Fatalf("%s not deleted: %v (last get: %v)", what, err, last)
+		t.Fatal(err)
 	}
 }
 

@@ -8,9 +8,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // NodeName is the Node object that stands for this machine.
@@ -84,12 +85,12 @@ func ensureNamespace(ctx context.Context, cs kubernetes.Interface, name string, 
 func createPod(ctx context.Context, cs kubernetes.Interface, pn PodNet, labels map[string]string, hostIP string) error {
 	// The ServiceAccount admission plugin refuses pods until the namespace's
 	// default ServiceAccount exists (kube-controller-manager creates it).
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+	err := harness.WaitFor(ctx, "the default ServiceAccount of "+pn.Namespace, time.Minute, nil, func(ctx context.Context) error {
 		_, err := cs.CoreV1().ServiceAccounts(pn.Namespace).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil, nil
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("wait for the default ServiceAccount of %s: %w", pn.Namespace, err)
+		return err
 	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: PodName, Namespace: pn.Namespace, Labels: labels},
