@@ -305,9 +305,9 @@ func (d *demo) showRepair(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(d.kubectl.Echo, "$ curl -s %s | grep '^tierguard_'\n", d.manager.MetricsURL)
+	_, _ = fmt.Fprintf(d.kubectl.Echo, "$ curl -s %s | grep '^tierguard_'\n", d.manager.MetricsURL)
 	for _, s := range m.Filter("tierguard_") {
-		fmt.Fprintf(d.kubectl.Echo, "%s%s %g\n", s.Name, formatLabels(s.Labels), s.Value)
+		_, _ = fmt.Fprintf(d.kubectl.Echo, "%s%s %g\n", s.Name, formatLabels(s.Labels), s.Value)
 	}
 	return nil
 }

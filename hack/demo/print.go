@@ -22,17 +22,17 @@ func newPrinter(w io.Writer) *printer { return &printer{w: w} }
 func (p *printer) heading(title string) {
 	p.step++
 	line := fmt.Sprintf("==> %d. %s", p.step, title)
-	fmt.Fprintf(p.w, "\n%s\n%s\n", line, strings.Repeat("-", len(line)))
+	_, _ = fmt.Fprintf(p.w, "\n%s\n%s\n", line, strings.Repeat("-", len(line)))
 }
 
 // note prints an explanation, indented so it stands apart from commands.
 func (p *printer) note(format string, args ...any) {
 	for _, line := range strings.Split(fmt.Sprintf(format, args...), "\n") {
 		if line == "" {
-			fmt.Fprintln(p.w)
+			_, _ = fmt.Fprintln(p.w)
 			continue
 		}
-		fmt.Fprintf(p.w, "   %s\n", line)
+		_, _ = fmt.Fprintf(p.w, "   %s\n", line)
 	}
 }
 

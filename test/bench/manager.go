@@ -187,7 +187,7 @@ func procStatusFile(path string) (map[string]float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read process status: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	out := map[string]float64{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

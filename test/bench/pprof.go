@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -72,8 +73,7 @@ func saveURL(ctx context.Context, url, path string) error {
 		return err
 	}
 	if err := harness.HTTPGet(ctx, url, f); err != nil {
-		f.Close()
-		return err
+		return errors.Join(err, f.Close())
 	}
 	return f.Close()
 }

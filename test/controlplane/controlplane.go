@@ -139,8 +139,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		return nil, fmt.Errorf("start control plane: %w", err)
 	}
 	if err := c.prepare(); err != nil {
-		c.cleanup()
-		return nil, fmt.Errorf("start control plane: %w", err)
+		return nil, errors.Join(fmt.Errorf("start control plane: %w", err), c.cleanup())
 	}
 	if err := c.startAll(ctx); err != nil {
 		stopErr := c.Stop()

@@ -232,7 +232,7 @@ func waitGone(ctx context.Context, t *testing.T, what string, get func(context.C
 	t.Helper()
 	err := harness.WaitFor(ctx, what+" to be deleted", time.Minute, nil, func(ctx context.Context) error {
 		if err := get(ctx); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("get: %v", err)
+			return fmt.Errorf("get: %w", err)
 		}
 		return nil
 	})

@@ -78,8 +78,7 @@ func startProbeServer(ctx context.Context, probeBin string, pn PodNet, logDir st
 	case <-ready:
 		return proc, nil
 	case <-proc.Done():
-		_, err := proc.Exited()
-		return nil, fmt.Errorf("probe server in %s exited: %v\n%s", pn.Netns, err, proc.LogTail(10))
+		return nil, fmt.Errorf("probe server in %s exited: %s\n%s", pn.Netns, proc.ExitReason(), proc.LogTail(10))
 	case <-time.After(10 * time.Second):
 	case <-ctx.Done():
 	}

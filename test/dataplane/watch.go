@@ -87,8 +87,8 @@ func (w *Watch) waitClosedAfter(ctx context.Context, t0 time.Time, timing Exposu
 		if time.Since(t0) > timing.Deadline {
 			return Exposure{}, fmt.Errorf("the forbidden connection is still open %s after tampering (%d attempts)", timing.Deadline, len(attempts))
 		}
-		if exited, err := w.proc.Exited(); exited {
-			return Exposure{}, fmt.Errorf("watch probe exited: %v\n%s", err, w.proc.LogTail(10))
+		if !w.proc.Running() {
+			return Exposure{}, fmt.Errorf("watch probe exited: %s\n%s", w.proc.ExitReason(), w.proc.LogTail(10))
 		}
 		select {
 		case <-ctx.Done():

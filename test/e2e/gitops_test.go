@@ -124,7 +124,7 @@ func nonGetRequests(m harness.Metrics) float64 {
 func labelOwners(obj client.Object, label string) []string {
 	var owners []string
 	for _, e := range obj.GetManagedFields() {
-		if e.FieldsV1 != nil && strings.Contains(string(e.FieldsV1.Raw), `"f:`+label+`"`) {
+		if e.FieldsV1 != nil && strings.Contains(e.FieldsV1.GetRawString(), `"f:`+label+`"`) {
 			owners = append(owners, e.Manager)
 		}
 	}

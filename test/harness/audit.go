@@ -87,7 +87,7 @@ func ReadAudit(path string, since time.Time) ([]AuditEvent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read audit log: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	var out []AuditEvent
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 4<<20)

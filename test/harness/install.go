@@ -196,6 +196,9 @@ func waitAdmissionPolicy(ctx context.Context, k Kubectl) error {
 		if err != nil && strings.Contains(out+err.Error(), "segmentation.tierguard.io/tier") {
 			return nil // refused by the policy, naming the label
 		}
-		return fmt.Errorf("a forged tier label is not refused: %q, %v", out, err)
+		if err == nil {
+			return fmt.Errorf("a forged tier label was admitted: %q", out)
+		}
+		return fmt.Errorf("refused, but not for the tier label: %w", err)
 	})
 }

@@ -64,22 +64,24 @@ func (k Kubectl) Run(ctx context.Context, args ...string) (string, error) {
 
 // RunWithInput is Run with stdin, for `kubectl apply -f -`.
 func (k Kubectl) RunWithInput(ctx context.Context, stdin string, args ...string) (string, error) {
-	if k.Echo != nil {
-		fmt.Fprintf(k.Echo, "$ kubectl %s\n", quoteArgs(args))
-	}
+	k.echo("$ kubectl %s\n", quoteArgs(args))
 	var stdout, stderr bytes.Buffer
 	cmd := k.Command(ctx, stdin, args...)
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	err := cmd.Run()
-	if k.Echo != nil {
-		k.Echo.Write(stdout.Bytes())
-		k.Echo.Write(stderr.Bytes())
-	}
+	k.echo("%s%s", stdout.Bytes(), stderr.Bytes())
 	if err != nil {
 		return stdout.String(), fmt.Errorf("kubectl %s: %w: %s", quoteArgs(args), err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), nil
+}
+
+// echo writes to Echo, when set; echoing is best effort.
+func (k Kubectl) echo(format string, args ...any) {
+	if k.Echo != nil {
+		_, _ = fmt.Fprintf(k.Echo, format, args...)
+	}
 }
 
 // quoteArgs renders args as a shell would need them, quoting those with
@@ -101,24 +103,18 @@ func quoteArgs(args []string) string {
 // those failures until timeout. The command is echoed once, as typed.
 func (k Kubectl) Wait(ctx context.Context, timeout time.Duration, args ...string) (string, error) {
 	args = append(append([]string{"wait"}, args...), fmt.Sprintf("--timeout=%s", timeout))
-	if k.Echo != nil {
-		fmt.Fprintf(k.Echo, "$ kubectl %s\n", quoteArgs(args))
-	}
+	k.echo("$ kubectl %s\n", quoteArgs(args))
 	deadline := time.Now().Add(timeout)
 	for {
 		out, err := k.Quiet().Run(ctx, args...)
 		if err == nil {
-			if k.Echo != nil {
-				io.WriteString(k.Echo, out)
-			}
+			k.echo("%s", out)
 			return out, nil
 		}
 		transient := strings.Contains(err.Error(), "accessor error") || strings.Contains(err.Error(), "NotFound") ||
 			strings.Contains(err.Error(), "not found")
 		if !transient || time.Now().After(deadline) || ctx.Err() != nil {
-			if k.Echo != nil {
-				fmt.Fprintln(k.Echo, err)
-			}
+			k.echo("%v\n", err)
 			return out, err
 		}
 		_ = Sleep(ctx, PollInterval) // an ended ctx fails the next attempt

@@ -158,8 +158,8 @@ func (p *Process) Exited() (bool, error) {
 	return true, p.exitErr
 }
 
-// exitReason describes why the last run exited, for an error message.
-func (p *Process) exitReason() string {
+// ExitReason describes how the last run exited, for an error message.
+func (p *Process) ExitReason() string {
 	_, err := p.Exited()
 	return exitDescription(err)
 }

@@ -35,9 +35,9 @@ func WaitFor(ctx context.Context, what string, timeout time.Duration, proc *Proc
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for %s: %w (last error: %v)%s", what, ctx.Err(), err, tailOf(proc))
+			return fmt.Errorf("wait for %s: %w (last error: %w)%s", what, ctx.Err(), err, tailOf(proc))
 		case <-exited:
-			return fmt.Errorf("wait for %s: %s exited (%s)%s", what, proc.Name, proc.exitReason(), tailOf(proc))
+			return fmt.Errorf("wait for %s: %s exited (%s)%s", what, proc.Name, proc.ExitReason(), tailOf(proc))
 		case <-time.After(PollInterval):
 		}
 	}
