@@ -9,8 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -29,10 +27,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/watchcache"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // passEnv is a private API server for single-pass tests.
@@ -45,23 +43,19 @@ type passEnv struct {
 
 func startPassEnv(t *testing.T) *passEnv {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is unset: run the tests with 'make test', which builds the control plane")
-	}
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(segv1.AddToScheme(scheme))
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
+	env, err := harness.StartEnvtest()
 	if err != nil {
 		t.Fatalf("start API server: %v", err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	admin, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	admin, err := client.NewWithWatch(env.Config, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &passEnv{cfg: cfg, scheme: scheme, admin: admin}
+	return &passEnv{cfg: env.Config, scheme: scheme, admin: admin}
 }
 
 // passFixture is one test's profile (tiers dev and prod by the label env)
