@@ -2,7 +2,7 @@
 // the objects of `kustomize build config/default` (through the kustomize API,
 // the same code as the kustomize CLI), the samples of config/samples and the
 // base ClusterServiceVersion in config/manifests/bases. It stands in for
-// `operator-sdk generate bundle`, which cannot be downloaded here.
+// `operator-sdk generate bundle`, so generating the bundle needs only Go.
 //
 // The output is deterministic: objects are sorted, maps are written with
 // sorted keys, and the only timestamp is the template's createdAt. Running it

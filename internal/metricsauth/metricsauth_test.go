@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -15,9 +14,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tierguard/tierguard/internal/metricsauth"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // TestFilterAgainstAPIServer checks the metrics guard against a real
@@ -25,15 +24,12 @@ import (
 // ServiceAccount without the right and one bound to a role that may get
 // /metrics, and a path that role does not cover.
 func TestFilterAgainstAPIServer(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is unset: run the tests with 'make test', which builds the control plane with 'make envtest-assets'")
-	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
+	env, err := harness.StartEnvtest()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
+	cfg := env.Config
 	ctx := context.Background()
 	cs := kubernetes.NewForConfigOrDie(cfg)
 
