@@ -79,8 +79,7 @@ func (r *ProfileReconciler) attributeMembership(ctx context.Context, profile *se
 		if i == maxMembershipEvents {
 			return
 		}
-		ns := &metav1.PartialObjectMetadata{}
-		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+		ns := namespaceMetadata()
 		if err := r.APIReader.Get(ctx, client.ObjectKey{Name: changes[i].Namespace}, ns); err != nil {
 			continue
 		}

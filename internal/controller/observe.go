@@ -99,3 +99,11 @@ func (r *ProfileReconciler) listNamespaces(ctx context.Context) (*metav1.Partial
 	}
 	return list, nil
 }
+
+// namespaceMetadata is an empty namespace read as metadata only, as the
+// cache watches namespaces.
+func namespaceMetadata() *metav1.PartialObjectMetadata {
+	ns := &metav1.PartialObjectMetadata{}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	return ns
+}

@@ -78,8 +78,7 @@ func (r *ProfileReconciler) policyOwner(ctx context.Context, obj client.Object) 
 	if p := obj.GetLabels()[render.ProfileLabel]; p != "" {
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: p}})
 	}
-	ns := &metav1.PartialObjectMetadata{}
-	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	ns := namespaceMetadata()
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: obj.GetNamespace()}, ns, client.UnsafeDisableDeepCopy); err == nil {
 		if p := ns.Labels[render.ProfileLabel]; p != "" && p != obj.GetLabels()[render.ProfileLabel] {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: p}})

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -310,8 +309,7 @@ func (r *ProfileReconciler) confirmDrift(ctx context.Context, a diff.Action, now
 	)
 	switch a.Drift.Kind {
 	case segv1.KindNamespace:
-		ns := &metav1.PartialObjectMetadata{}
-		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+		ns := namespaceMetadata()
 		err := r.APIReader.Get(ctx, client.ObjectKey{Name: a.Namespace}, ns)
 		switch {
 		case apierrors.IsNotFound(err):
