@@ -91,14 +91,15 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil {
 		return r.fail(ctx, profile, err)
 	}
-	if err := r.patchStatus(ctx, profile, o); err != nil {
+	reported, err := r.patchStatus(ctx, profile, o)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if n := o.writes.count(writeFailed); n > 0 {
 		return ctrl.Result{}, fmt.Errorf("%d write(s) failed for profile %s", n, profile.Name)
 	}
 	if err := r.retainWithoutFinalizer(ctx, profile, o.ownedByProfile > 0); err != nil {
-		return r.fail(ctx, profile, failure(segv1.ReasonApplyFailed, err))
+		return r.fail(ctx, reported, failure(segv1.ReasonApplyFailed, err))
 	}
 	if o.isolation.err != nil {
 		return ctrl.Result{}, o.isolation.err // reported as IsolationVerified=Unknown/ReadFailed

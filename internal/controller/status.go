@@ -108,18 +108,19 @@ func failedStatus(p *segv1.SegmentationProfile, reason string, err error) segv1.
 	return st
 }
 
-// patchStatus writes the pass's status. Repairs and membership changes add
-// to counters: they are based on the live status, not on a cache that may
-// not show the previous pass's status write yet.
-func (r *ProfileReconciler) patchStatus(ctx context.Context, planned *segv1.SegmentationProfile, o outcome) error {
+// patchStatus writes the pass's status and returns the profile carrying
+// it. Repairs and membership changes add to counters: they are based on the
+// live status, not on a cache that may not show the previous pass's status
+// write yet.
+func (r *ProfileReconciler) patchStatus(ctx context.Context, planned *segv1.SegmentationProfile, o outcome) (*segv1.SegmentationProfile, error) {
 	base := planned
 	if len(o.writes.repairs) > 0 || len(o.membership) > 0 {
 		base = &segv1.SegmentationProfile{}
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(planned), base); err != nil {
-			return fmt.Errorf("read profile %s: %w", planned.Name, err)
+			return nil, fmt.Errorf("read profile %s: %w", planned.Name, err)
 		}
 	}
-	return r.writeStatus(ctx, base, computeStatus(planned, base.Status, o))
+	return base, r.writeStatus(ctx, base, computeStatus(planned, base.Status, o))
 }
 
 // writeStatus writes a status when it differs from the profile's, and only
