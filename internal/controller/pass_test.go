@@ -296,8 +296,7 @@ func TestPass(t *testing.T) {
 	// later pass: the policy write was not attempted, it did not fail too.
 	// The API error, which holds a '%', reaches the event intact.
 	t.Run("a failed write is reported once, and events quote it", func(t *testing.T) {
-		var f *passFixture
-		f = e.fixture(t, interceptor.Funcs{Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+		f := e.fixture(t, interceptor.Funcs{Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
 			return errInjected
 		}})
 		f.namespace("dev-a", "dev")

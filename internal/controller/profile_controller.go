@@ -267,7 +267,7 @@ func (r *ProfileReconciler) setFinalizer(ctx context.Context, profile *segv1.Seg
 		controllerutil.RemoveFinalizer(profile, Finalizer)
 	}
 	err := r.Client.Patch(ctx, profile, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-	if err != nil && !(apierrors.IsNotFound(err) && !want) {
+	if err != nil && (want || !apierrors.IsNotFound(err)) {
 		return fmt.Errorf("update finalizer of profile %s: %w", profile.Name, err)
 	}
 	return nil

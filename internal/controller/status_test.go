@@ -142,7 +142,8 @@ func TestComputeStatus(t *testing.T) {
 			}
 			for _, c := range st.Conditions {
 				// A verdict kept while another pass lists keeps its generation.
-				if c.ObservedGeneration != 3 && !(len(tc.prev.Conditions) > 0 && c.Type == tc.prev.Conditions[0].Type) {
+				kept := len(tc.prev.Conditions) > 0 && c.Type == tc.prev.Conditions[0].Type
+				if c.ObservedGeneration != 3 && !kept {
 					t.Errorf("%s observedGeneration = %d, want 3", c.Type, c.ObservedGeneration)
 				}
 			}

@@ -81,7 +81,7 @@ func ownsAny(e metav1.ManagedFieldsEntry, paths [][]string) bool {
 		return false
 	}
 	var set map[string]any
-	if err := json.Unmarshal(e.FieldsV1.Raw, &set); err != nil {
+	if err := json.Unmarshal(e.FieldsV1.GetRawBytes(), &set); err != nil {
 		return false
 	}
 	for _, path := range paths {

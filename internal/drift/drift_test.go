@@ -127,7 +127,7 @@ func TestPolicy(t *testing.T) {
 func entry(manager string, at time.Time, fields string, subresource string) metav1.ManagedFieldsEntry {
 	t := metav1.NewTime(at)
 	return metav1.ManagedFieldsEntry{Manager: manager, Time: &t, Subresource: subresource, Operation: metav1.ManagedFieldsOperationApply,
-		FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+		FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(fields)}
 }
 
 // TestManager replaces the end-to-end test that polled for a change made

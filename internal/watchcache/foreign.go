@@ -46,6 +46,9 @@ type ForeignPolicies struct {
 	loading map[string]map[string]uint64
 }
 
+// NewForeignPolicies returns an empty store that lists through reader and
+// calls notify with the profiles whose governed namespaces saw a foreign
+// policy change.
 func NewForeignPolicies(reader client.Reader, notify func([]string)) *ForeignPolicies {
 	return &ForeignPolicies{reader: reader, notify: notify, governed: map[string][]string{},
 		held: map[string]map[string]*networkingv1.NetworkPolicy{}, loading: map[string]map[string]uint64{}}
