@@ -477,7 +477,3 @@ type SegmentationProfileList struct {
 	// items are the profiles.
 	Items []SegmentationProfile `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&SegmentationProfile{}, &SegmentationProfileList{})
-}

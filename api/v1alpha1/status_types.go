@@ -79,14 +79,14 @@ const (
 type ConflictReason string
 
 const (
-	// ConflictMultipleTiers: two tiers of this profile match the namespace.
+	// ConflictMultipleTiers means two tiers of this profile match the namespace.
 	ConflictMultipleTiers ConflictReason = "MultipleTiers"
-	// ConflictSharedAndTier: the namespace is shared and matched by a tier; it
+	// ConflictSharedAndTier means the namespace is shared and matched by a tier; it
 	// is treated as shared only.
 	ConflictSharedAndTier ConflictReason = "SharedAndTier"
-	// ConflictClaimedByProfile: an older profile governs the namespace.
+	// ConflictClaimedByProfile means an older profile governs the namespace.
 	ConflictClaimedByProfile ConflictReason = "ClaimedByProfile"
-	// ConflictTierLabelKeyInUse: an older profile uses the same tierLabelKey;
+	// ConflictTierLabelKeyInUse means an older profile uses the same tierLabelKey;
 	// this profile governs nothing.
 	ConflictTierLabelKeyInUse ConflictReason = "TierLabelKeyInUse"
 )
@@ -96,9 +96,9 @@ const (
 type ObjectKind string
 
 const (
-	// KindNamespace: a namespace's labels.
+	// KindNamespace is a namespace's labels.
 	KindNamespace ObjectKind = "Namespace"
-	// KindNetworkPolicy: a managed NetworkPolicy.
+	// KindNetworkPolicy is a managed NetworkPolicy.
 	KindNetworkPolicy ObjectKind = "NetworkPolicy"
 )
 
@@ -107,13 +107,13 @@ const (
 type DriftChange string
 
 const (
-	// DriftModified: a managed NetworkPolicy was edited.
+	// DriftModified means a managed NetworkPolicy was edited.
 	DriftModified DriftChange = "Modified"
-	// DriftDeleted: a managed NetworkPolicy was deleted.
+	// DriftDeleted means a managed NetworkPolicy was deleted.
 	DriftDeleted DriftChange = "Deleted"
-	// DriftLabelChanged: a label Tierguard owns has another value.
+	// DriftLabelChanged means a label Tierguard owns has another value.
 	DriftLabelChanged DriftChange = "LabelChanged"
-	// DriftLabelRemoved: a label Tierguard owns was removed.
+	// DriftLabelRemoved means a label Tierguard owns was removed.
 	DriftLabelRemoved DriftChange = "LabelRemoved"
 )
 

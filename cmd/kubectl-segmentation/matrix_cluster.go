@@ -43,7 +43,7 @@ func (o *matrixOptions) clusterMatrix(ctx context.Context) (*cli.Matrix, []strin
 	if m.Unusable != nil {
 		// The API server admitted them, so the evaluator is the stricter
 		// one; say what the answer leaves out rather than refuse it.
-		fmt.Fprintf(o.streams.ErrOut, "Warning: left out of the matrix, which may miss traffic they allow: %v\n", m.Unusable)
+		_, _ = fmt.Fprintf(o.streams.ErrOut, "Warning: left out of the matrix, which may miss traffic they allow: %v\n", m.Unusable)
 	}
 	if err := cli.WriteWarnings(o.streams.ErrOut, plan); err != nil {
 		return nil, nil, err

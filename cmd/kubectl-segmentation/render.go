@@ -119,7 +119,7 @@ func (o *renderOptions) fromClusterInput(ctx context.Context, in *render.Input) 
 		return err
 	}
 	if state.CRDMissing {
-		fmt.Fprintln(o.streams.ErrOut, "Warning: the cluster does not serve SegmentationProfiles; conflicts with other profiles are not checked")
+		_, _ = fmt.Fprintln(o.streams.ErrOut, "Warning: the cluster does not serve SegmentationProfiles; conflicts with other profiles are not checked")
 	}
 	in.Namespaces = state.Namespaces
 	in.OtherProfiles = state.Profiles

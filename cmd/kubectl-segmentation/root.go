@@ -73,12 +73,12 @@ func run(ctx context.Context, args []string, streams genericiooptions.IOStreams)
 	}
 	var input inputError
 	if errors.As(err, &input) {
-		fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
+		_, _ = fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
 		return exitInvalid
 	}
 	if cmd == nil {
 		cmd = root
 	}
-	fmt.Fprintf(streams.ErrOut, "error: %v\nSee '%s --help' for usage.\n", err, cmd.CommandPath())
+	_, _ = fmt.Fprintf(streams.ErrOut, "error: %v\nSee '%s --help' for usage.\n", err, cmd.CommandPath())
 	return exitUsage
 }

@@ -173,7 +173,7 @@ func generate(o options) (map[string][]byte, []string, error) {
 	for _, u := range deployments {
 		d := &appsv1.Deployment{}
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, d); err != nil {
-			return nil, nil, fmt.Errorf("Deployment %s: %w", u.GetName(), err)
+			return nil, nil, fmt.Errorf("deployment %s: %w", u.GetName(), err)
 		}
 		for i := range d.Spec.Template.Spec.Containers {
 			c := &d.Spec.Template.Spec.Containers[i]
@@ -187,7 +187,7 @@ func generate(o options) (map[string][]byte, []string, error) {
 		}
 		sa := d.Spec.Template.Spec.ServiceAccountName
 		if sa == "" {
-			return nil, nil, fmt.Errorf("Deployment %s has no serviceAccountName", d.Name)
+			return nil, nil, fmt.Errorf("deployment %s has no serviceAccountName", d.Name)
 		}
 		accounts[sa] = true
 		strategy.DeploymentSpecs = append(strategy.DeploymentSpecs, csvv1alpha1.StrategyDeploymentSpec{
@@ -227,7 +227,7 @@ func generate(o options) (map[string][]byte, []string, error) {
 		}
 		csv.Spec.Version = version.OperatorVersion{Version: v}
 	}
-	if csv.Spec.Version.Version.Equals(semver.Version{}) {
+	if csv.Spec.Version.Equals(semver.Version{}) {
 		return nil, nil, errors.New("no version: set spec.version in the template or pass -version")
 	}
 	csv.Name = fmt.Sprintf("%s.v%s", o.pkg, csv.Spec.Version.String())

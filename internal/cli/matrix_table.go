@@ -32,7 +32,7 @@ func WriteMatrix(w io.Writer, m *Matrix, byNamespace bool, notes ...string) erro
 		if names == "" {
 			names = "(no namespaces)"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\n", g.Name, names)
+		_, _ = fmt.Fprintf(tw, "  %s\t%s\n", g.Name, names)
 	}
 	_ = tw.Flush()
 	b.WriteString("\n")
@@ -84,13 +84,13 @@ func (m *Matrix) tierTable(tw io.Writer, idx map[[2]string]*Pair) {
 	for _, g := range m.Groups {
 		header = append(header, g.Name)
 	}
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	_, _ = fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, from := range m.Groups {
 		row := []string{from.Name}
 		for _, to := range m.Groups {
 			row = append(row, groupCell(from, to, idx))
 		}
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
+		_, _ = fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 }
 
@@ -132,7 +132,7 @@ func (m *Matrix) namespaceTable(tw io.Writer, idx map[[2]string]*Pair) {
 	for _, g := range m.Groups {
 		names = append(names, g.Namespaces...)
 	}
-	fmt.Fprintln(tw, `FROM\TO`+"\t"+strings.Join(names, "\t"))
+	_, _ = fmt.Fprintln(tw, `FROM\TO`+"\t"+strings.Join(names, "\t"))
 	for _, from := range names {
 		row := []string{from}
 		for _, to := range names {
@@ -143,7 +143,7 @@ func (m *Matrix) namespaceTable(tw io.Writer, idx map[[2]string]*Pair) {
 			}
 			row = append(row, cell)
 		}
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
+		_, _ = fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 }
 

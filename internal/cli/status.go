@@ -185,9 +185,9 @@ func table(b *strings.Builder, header []string, rows [][]string) {
 		return
 	}
 	tw := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "  %s\n", strings.Join(header, "\t"))
+	_, _ = fmt.Fprintf(tw, "  %s\n", strings.Join(header, "\t"))
 	for _, r := range rows {
-		fmt.Fprintf(tw, "  %s\n", strings.Join(r, "\t"))
+		_, _ = fmt.Fprintf(tw, "  %s\n", strings.Join(r, "\t"))
 	}
 	_ = tw.Flush()
 }

@@ -264,7 +264,7 @@ func olderProfiles(p *segv1.SegmentationProfile, all []segv1.SegmentationProfile
 
 // profileAge orders profiles oldest first: creation time, then name.
 func profileAge(a, b *segv1.SegmentationProfile) int {
-	if c := a.CreationTimestamp.Time.Compare(b.CreationTimestamp.Time); c != 0 {
+	if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
 		return c
 	}
 	return strings.Compare(a.Name, b.Name)
