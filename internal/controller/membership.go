@@ -41,7 +41,10 @@ func membershipChanges(profile *segv1.SegmentationProfile, plan *render.Plan, ob
 	}
 	var out []segv1.MembershipChange
 	for i, a := range actions {
-		if !res.done(i) || a.Drift != nil {
+		// Only a write that changed the namespace moved it: one found as
+		// planned was moved, and recorded, by an earlier pass the cache had
+		// not shown yet.
+		if res.states[i] != writeChanged || a.Drift != nil {
 			continue
 		}
 		switch a.Type {
