@@ -37,12 +37,13 @@ func (r *ProfileReconciler) finalize(ctx context.Context, profile *segv1.Segment
 	}
 	// The cleanup's actions: the deletes and label releases that remove
 	// everything the profile wrote.
-	state, err := r.observe(ctx, profile, r.memory.Profile(profile.Name))
+	mem := r.memory.Profile(profile.Name)
+	state, err := r.observe(ctx, profile, mem)
 	if err != nil {
 		return err
 	}
 	empty := &render.Plan{Profile: profile.Name, TierLabelKey: render.TierLabelKey(profile)}
-	res := r.write(ctx, r.memory.Profile(profile.Name), &state, diff.Compute(empty, state.observed), metav1.NewTime(time.Now()))
+	res := r.write(ctx, mem, &state, diff.Compute(empty, state.observed), metav1.NewTime(time.Now()))
 	if len(res.errs) > 0 {
 		errs := make([]error, 0, len(res.errs))
 		for _, err := range res.errs {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -29,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/render"
 	"github.com/tierguard/tierguard/internal/watchcache"
 	"github.com/tierguard/tierguard/test/harness"
 )
@@ -172,6 +174,23 @@ func (e *passEnv) removeNamespace(ctx context.Context, name string) error {
 	return err
 }
 
+// namespaceHook runs before a read of the one namespace it is set to; a
+// non-nil error from it fails the read.
+type namespaceHook struct{ name atomic.Value }
+
+func (h *namespaceHook) set(name string) { h.name.Store(name) }
+
+func (h *namespaceHook) funcs(hook func(ctx context.Context, name string) error) interceptor.Funcs {
+	return interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		if name, _ := h.name.Load().(string); name != "" && key.Name == name && isNamespace(obj) {
+			if err := hook(ctx, name); err != nil {
+				return err
+			}
+		}
+		return c.Get(ctx, key, obj, opts...)
+	}}
+}
+
 func isNamespace(obj client.Object) bool {
 	if _, ok := obj.(*corev1.Namespace); ok {
 		return true
@@ -228,22 +247,18 @@ func TestPass(t *testing.T) {
 	// A drift repair whose object went meanwhile changed nothing: it is not
 	// counted, and nothing is written.
 	t.Run("a repair of a namespace deleted meanwhile is not counted", func(t *testing.T) {
-		var f *passFixture
-		var removeOn atomic.Value
-		removeOn.Store("")
-		f = e.fixture(t, interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			if name := removeOn.Load().(string); name != "" && key.Name == name && isNamespace(obj) {
-				removeOn.Store("")
-				if err := e.removeNamespace(ctx, name); err != nil {
-					t.Errorf("remove namespace: %v", err)
-				}
+		var removeOn namespaceHook
+		f := e.fixture(t, removeOn.funcs(func(ctx context.Context, name string) error {
+			removeOn.set("")
+			if err := e.removeNamespace(ctx, name); err != nil {
+				t.Errorf("remove namespace: %v", err)
 			}
-			return c.Get(ctx, key, obj, opts...)
-		}})
+			return nil
+		}))
 		// Drift: the tier label removed; the namespace goes right after the
 		// pass has listed it, when the repair is confirmed.
 		ns := f.enforcedWithDrift(func(labels map[string]string) { delete(labels, f.id+".test/tier") })
-		removeOn.Store(ns)
+		removeOn.set(ns)
 		if err := f.reconcile(); err != nil {
 			t.Fatal(err)
 		}
@@ -262,17 +277,10 @@ func TestPass(t *testing.T) {
 	// A confirming read that fails proves no drift: the write waits for a
 	// pass that can read, and no repair is counted.
 	t.Run("a failed confirming read is a failure, not drift", func(t *testing.T) {
-		var f *passFixture
-		var failOn atomic.Value
-		failOn.Store("")
-		f = e.fixture(t, interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			if name := failOn.Load().(string); name != "" && key.Name == name && isNamespace(obj) {
-				return errInjected
-			}
-			return c.Get(ctx, key, obj, opts...)
-		}})
+		var failOn namespaceHook
+		f := e.fixture(t, failOn.funcs(func(context.Context, string) error { return errInjected }))
 		ns := f.enforcedWithDrift(func(labels map[string]string) { labels[f.id+".test/tier"] = "prod" })
-		failOn.Store(ns)
+		failOn.set(ns)
 		if err := f.reconcile(); err == nil {
 			t.Fatal("the pass hid a failed read")
 		}
@@ -283,7 +291,7 @@ func TestPass(t *testing.T) {
 		if c := f.condition(segv1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != segv1.ReasonApplyFailed {
 			t.Fatalf("Ready %s/%s, want False/ApplyFailed", c.Status, c.Reason)
 		}
-		failOn.Store("")
+		failOn.set("")
 		if err := f.reconcile(); err != nil {
 			t.Fatal(err)
 		}
@@ -426,6 +434,44 @@ func TestPass(t *testing.T) {
 		}
 		if err := e.admin.Get(f.ctx(), client.ObjectKey{Name: f.profile}, &segv1.SegmentationProfile{}); !apierrors.IsNotFound(err) {
 			t.Fatalf("the profile is still there: %v", err)
+		}
+	})
+
+	// A pass working from a cache that does not show the previous pass's
+	// writes yet finds the labels already applied: the namespace joined
+	// once, and is recorded once.
+	t.Run("a membership change is recorded once when the cache lags", func(t *testing.T) {
+		var f *passFixture
+		var lag atomic.Bool
+		f = e.fixture(t, interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if err := c.List(ctx, list, opts...); err != nil || !lag.Load() {
+				return err
+			}
+			switch l := list.(type) {
+			case *metav1.PartialObjectMetadataList: // namespaces, as before the first pass
+				for i := range l.Items {
+					delete(l.Items[i].Labels, f.id+".test/tier")
+					delete(l.Items[i].Labels, render.ProfileLabel)
+				}
+			case *networkingv1.NetworkPolicyList: // without the first pass's policy
+				l.Items = slices.DeleteFunc(l.Items, func(p networkingv1.NetworkPolicy) bool { return render.IsManagedPolicy(&p) })
+			}
+			return nil
+		}})
+		f.namespace("dev-a", "dev")
+		f.createProfile(nil)
+		if err := f.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.get().Status.Membership.Changes; n != 1 {
+			t.Fatalf("%d membership changes after the first pass, want 1", n)
+		}
+		lag.Store(true)
+		if err := f.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.get().Status.Membership.Changes; n != 1 {
+			t.Fatalf("%d membership changes after a pass from a lagging cache, want still 1", n)
 		}
 	})
 
