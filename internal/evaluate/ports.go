@@ -3,6 +3,7 @@ package evaluate
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"slices"
 	"sort"
 	"strings"
@@ -386,28 +387,40 @@ func (e *Evaluator) AllowedPorts(from, to Endpoint) PortSet {
 	return out
 }
 
+// decidingPorts yields the ports of the rules that decide traffic into
+// ingressNS and out of egressNS.
+func (e *Evaluator) decidingPorts(ingressNS, egressNS string) iter.Seq[portSpec] {
+	return func(yield func(portSpec) bool) {
+		for _, side := range []struct {
+			ns  string
+			dir direction
+		}{{ingressNS, ingress}, {egressNS, egress}} {
+			for _, p := range e.policies[side.ns] {
+				if !p.has(side.dir) {
+					continue
+				}
+				for _, r := range p.rules(side.dir) {
+					for _, ps := range r.ports {
+						if !yield(ps) {
+							return
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // portCuts collects, per protocol, the port numbers where a rule's numeric
 // port range starts or ends. Between consecutive cuts every rule matches
 // all ports or none, so one probe per interval decides the interval.
 func (e *Evaluator) portCuts(ingressNS, egressNS string) map[corev1.Protocol][]int32 {
 	cuts := map[corev1.Protocol][]int32{}
-	collect := func(ns string, dir direction) {
-		for _, p := range e.policies[ns] {
-			if !p.has(dir) {
-				continue
-			}
-			for _, r := range p.rules(dir) {
-				for _, ps := range r.ports {
-					if ps.all || ps.name != "" {
-						continue
-					}
-					cuts[ps.proto] = append(cuts[ps.proto], ps.lo, ps.hi+1)
-				}
-			}
+	for ps := range e.decidingPorts(ingressNS, egressNS) {
+		if !ps.all && ps.name == "" {
+			cuts[ps.proto] = append(cuts[ps.proto], ps.lo, ps.hi+1)
 		}
 	}
-	collect(ingressNS, ingress)
-	collect(egressNS, egress)
 	return cuts
 }
 
@@ -415,22 +428,11 @@ func (e *Evaluator) portCuts(ingressNS, egressNS string) map[corev1.Protocol][]i
 // into ingressNS and out of egressNS, sorted.
 func (e *Evaluator) portNames(ingressNS, egressNS string) []PortName {
 	var out []PortName
-	collect := func(ns string, dir direction) {
-		for _, p := range e.policies[ns] {
-			if !p.has(dir) {
-				continue
-			}
-			for _, r := range p.rules(dir) {
-				for _, ps := range r.ports {
-					if ps.name != "" {
-						out = append(out, PortName{Protocol: ps.proto, Name: ps.name})
-					}
-				}
-			}
+	for ps := range e.decidingPorts(ingressNS, egressNS) {
+		if ps.name != "" {
+			out = append(out, PortName{Protocol: ps.proto, Name: ps.name})
 		}
 	}
-	collect(ingressNS, ingress)
-	collect(egressNS, egress)
 	slices.SortFunc(out, comparePortNames)
 	return slices.Compact(out)
 }

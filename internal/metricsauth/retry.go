@@ -6,6 +6,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // reviewAttempts bounds the attempts of one review, and retryDelay is the
@@ -34,16 +35,15 @@ func transient(err error) bool {
 // withRetry calls review until it succeeds, fails for good, has been
 // tried reviewAttempts times, or ctx ends.
 func (g *gate) withRetry(ctx context.Context, review func(context.Context) error) error {
-	delay := retryDelay
-	for attempt := 1; ; attempt++ {
+	backoff := wait.Backoff{Duration: retryDelay, Factor: 1.5, Steps: reviewAttempts - 1}
+	for {
 		err := review(ctx)
-		if err == nil || attempt == reviewAttempts || !transient(err) {
+		if err == nil || backoff.Steps == 0 || !transient(err) {
 			return err
 		}
-		if werr := g.sleep(ctx, delay); werr != nil {
+		if werr := g.sleep(ctx, backoff.Step()); werr != nil {
 			return err
 		}
-		delay += delay / 2
 	}
 }
 
