@@ -6,6 +6,7 @@
 // Tierguard's own writes that need not start another pass.
 //
 // Everything the cache hands out is shared: callers read it and never
-// mutate it (the controller's envtest suite hashes the cache before and
-// after passes to hold them to that).
+// mutate it (the controller's envtest suite compares every cached object
+// with the API server's at the same resourceVersion after passes, to hold
+// them to that).
 package watchcache
