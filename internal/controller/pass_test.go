@@ -380,7 +380,8 @@ func TestPass(t *testing.T) {
 	// the reason, but do not hold enforcement back.
 	t.Run("a failed foreign-policy listing leaves isolation Unknown and enforces", func(t *testing.T) {
 		f := e.fixture(t, interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
-			if _, ok := list.(*networkingv1.NetworkPolicyList); ok && len(opts) > 1 { // the store's labelled listing
+			selected := slices.ContainsFunc(opts, func(o client.ListOption) bool { _, ok := o.(client.MatchingLabelsSelector); return ok })
+			if _, ok := list.(*networkingv1.NetworkPolicyList); ok && selected { // the store's listing of foreign policies
 				return errInjected
 			}
 			return c.List(ctx, list, opts...)
