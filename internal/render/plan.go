@@ -103,6 +103,7 @@ func Compute(in Input) (*Plan, error) {
 			continue
 		}
 		if isShared {
+			plan.Shared = append(plan.Shared, ns.Name)
 			if len(matched) == 0 {
 				// Reported so that a preview shows why the namespace gets no policy.
 				plan.Skipped = append(plan.Skipped, Skipped{Namespace: ns.Name, Reason: SkipShared})
@@ -134,6 +135,7 @@ func Compute(in Input) (*Plan, error) {
 	slices.SortFunc(plan.Governed, func(a, b GovernedNamespace) int { return strings.Compare(a.Name, b.Name) })
 	slices.Sort(plan.Held)
 	slices.Sort(plan.Retained)
+	slices.Sort(plan.Shared)
 	slices.SortFunc(plan.Conflicts, func(a, b Conflict) int {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(string(a.Reason), string(b.Reason)))
 	})

@@ -85,6 +85,10 @@ type Plan struct {
 	// Retained are namespaces that left every tier and keep what Tierguard
 	// last enforced on them (leavePolicy Retain), sorted; they are also Held.
 	Retained []string
+	// Shared are the shared namespaces, sorted: those sharedNamespaces
+	// matches that are neither excluded nor terminating, also when a tier
+	// matches them too (treated as shared only).
+	Shared []string
 	// Blocked is set when the profile governs nothing because of a
 	// profile-wide conflict (TierLabelKeyInUse).
 	Blocked bool
