@@ -2,6 +2,7 @@ package render
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"encoding/hex"
 	"encoding/json"
 	"net/netip"
@@ -54,7 +55,21 @@ const CNPNamePrefix = "tierguard."
 // of a Namespace-isolated tier gets a policy of its own, one priority
 // earlier, that passes its own traffic (by its kubernetes.io/metadata.name
 // label, which the API server sets and nobody can forge).
-func ClusterNetworkPolicies(p *segv1.SegmentationProfile, plan *Plan, priority int32) []npav1beta1.ClusterNetworkPolicy {
+//
+// A flow on a named port cannot be rendered: the standard channel of
+// ClusterNetworkPolicy has no named ports (destinationNamedPort is
+// experimental), and neither widening it to every port nor passing it to
+// the NetworkPolicy tier (where any namespace owner could open more) keeps
+// the boundary. Such a profile gets an error naming the flow.
+func ClusterNetworkPolicies(p *segv1.SegmentationProfile, plan *Plan, priority int32) ([]npav1beta1.ClusterNetworkPolicy, error) {
+	for _, f := range p.Spec.Flows {
+		for _, port := range f.Ports {
+			if port.Port != nil && port.Port.Type == intstr.String {
+				return nil, fmt.Errorf("flow %s to %s: the named port %q cannot be enforced by a ClusterNetworkPolicy (named ports are not in its standard channel); use the port number",
+					f.From, f.To, port.Port.StrVal)
+			}
+		}
+	}
 	r := cnpRenderer{profile: p, key: TierLabelKey(p), shared: plan.Shared}
 	var out []npav1beta1.ClusterNetworkPolicy
 	for i := range p.Spec.Tiers {
@@ -70,7 +85,7 @@ func ClusterNetworkPolicies(p *segv1.SegmentationProfile, plan *Plan, priority i
 		}
 	}
 	slices.SortFunc(out, func(a, b npav1beta1.ClusterNetworkPolicy) int { return strings.Compare(a.Name, b.Name) })
-	return out
+	return out, nil
 }
 
 type cnpRenderer struct {
@@ -261,20 +276,17 @@ func cnpName(parts ...string) string {
 	return strings.TrimRight(name[:253-17], ".-") + "." + hex.EncodeToString(sum[:8])
 }
 
-// cnpProtocols converts a flow's ports; none means every port (no
-// protocols). A named port matches that name on any protocol: a
-// ClusterNetworkPolicy names ports without one.
+// cnpProtocols converts numeric ports (named ones are refused before);
+// none means every port (no protocols).
 func cnpProtocols(in []segv1.NetworkPolicyPort) []npav1beta1.ClusterNetworkPolicyProtocol {
 	if len(in) == 0 {
 		return nil
 	}
 	out := make([]npav1beta1.ClusterNetworkPolicyProtocol, 0, len(in))
 	for _, p := range in {
-		if p.Port != nil && p.Port.Type == intstr.String {
-			out = append(out, npav1beta1.ClusterNetworkPolicyProtocol{DestinationNamedPort: p.Port.StrVal})
-			continue
-		}
-		var port *npav1beta1.Port
+		// Every port of the protocol is the full range: the schema refuses a
+		// protocol without a port.
+		port := &npav1beta1.Port{Range: &npav1beta1.PortRange{Start: 1, End: 65535}}
 		if p.Port != nil {
 			port = &npav1beta1.Port{Number: p.Port.IntVal}
 			if p.EndPort != nil {

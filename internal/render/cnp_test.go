@@ -27,7 +27,6 @@ func cnpProfile() *segv1.SegmentationProfile {
 		Flows: []segv1.Flow{{From: "dev", To: "prod", Ports: []segv1.NetworkPolicyPort{
 			{Protocol: "TCP", Port: ptr.To(intstr.FromInt32(443))},
 			{Protocol: "UDP", Port: ptr.To(intstr.FromInt32(8000)), EndPort: ptr.To(int32(8100))},
-			{Port: ptr.To(intstr.FromString("metrics"))},
 		}}},
 		SharedNamespaces: &segv1.NamespaceSet{Names: []segv1.NamespaceName{"ingress"}},
 	}}
@@ -62,7 +61,10 @@ func ingressView(c npav1beta1.ClusterNetworkPolicy) []ruleView {
 
 func TestClusterNetworkPolicies(t *testing.T) {
 	p := cnpProfile()
-	cnps := ClusterNetworkPolicies(p, cnpPlan(t, p), DefaultCNPPriority)
+	cnps, err := ClusterNetworkPolicies(p, cnpPlan(t, p), DefaultCNPPriority)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var names []string
 	byName := map[string]npav1beta1.ClusterNetworkPolicy{}
 	for _, c := range cnps {
@@ -90,9 +92,8 @@ func TestClusterNetworkPolicies(t *testing.T) {
 		t.Errorf("prod ingress %v, want %v (Namespace isolation: no Pass for the tier)", got, want)
 	}
 	protos := prod.Spec.Ingress[0].Protocols
-	if len(protos) != 3 || protos[0].TCP == nil || protos[0].TCP.DestinationPort.Number != 443 ||
-		protos[1].UDP == nil || *protos[1].UDP.DestinationPort.Range != (npav1beta1.PortRange{Start: 8000, End: 8100}) ||
-		protos[2].DestinationNamedPort != "metrics" {
+	if len(protos) != 2 || protos[0].TCP == nil || protos[0].TCP.DestinationPort.Number != 443 ||
+		protos[1].UDP == nil || *protos[1].UDP.DestinationPort.Range != (npav1beta1.PortRange{Start: 8000, End: 8100}) {
 		t.Errorf("flow protocols %+v", protos)
 	}
 	if shared := prod.Spec.Ingress[1].From[0].Namespaces.MatchExpressions; len(shared) != 1 || shared[0].Key != MetadataNameLabel ||
@@ -121,7 +122,10 @@ func TestClusterNetworkPoliciesEgress(t *testing.T) {
 	p := cnpProfile()
 	p.Spec.Egress = segv1.Egress{Isolation: segv1.EgressIsolationTier,
 		AllowedCIDRs: []segv1.IPBlock{{CIDR: "10.0.0.0/8", Except: []string{"10.1.0.0/16"}}}}
-	cnps := ClusterNetworkPolicies(p, cnpPlan(t, p), DefaultCNPPriority)
+	cnps, err := ClusterNetworkPolicies(p, cnpPlan(t, p), DefaultCNPPriority)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dev := cnps[0]
 	var got []ruleView
 	for _, r := range dev.Spec.Egress {
@@ -196,6 +200,16 @@ func TestNetworksOf(t *testing.T) {
 				t.Fatalf("%s and %s overlap", a, b)
 			}
 		}
+	}
+}
+
+// A flow on a named port would have to be widened or passed to the tier
+// namespace owners control: refused instead.
+func TestClusterNetworkPoliciesRefuseNamedPorts(t *testing.T) {
+	p := cnpProfile()
+	p.Spec.Flows[0].Ports = append(p.Spec.Flows[0].Ports, segv1.NetworkPolicyPort{Port: ptr.To(intstr.FromString("metrics"))})
+	if _, err := ClusterNetworkPolicies(p, cnpPlan(t, p), DefaultCNPPriority); err == nil || !strings.Contains(err.Error(), `"metrics"`) {
+		t.Fatalf("a named flow port: %v, want an error naming it", err)
 	}
 }
 
