@@ -58,12 +58,33 @@ type SegmentationProfile struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.sharedNamespaces) || !has(self.sharedNamespaces.names) || self.tiers.all(t, !has(t.namespaces.names) || !sets.intersects(t.namespaces.names, self.sharedNamespaces.names))",message="a namespace name may not be listed both in a tier's namespaces.names and in sharedNamespaces.names"
 // +kubebuilder:validation:XValidation:rule="!has(self.excludedNamespaces) || self.tiers.all(t, !has(t.namespaces.names) || !sets.intersects(t.namespaces.names, self.excludedNamespaces))",message="a namespace name may not be listed both in a tier's namespaces.names and in excludedNamespaces"
 // +kubebuilder:validation:XValidation:rule="self.tiers.all(t, !has(t.namespaceLabels) || !(self.tierLabelKey in t.namespaceLabels))",message="tiers[].namespaceLabels may not set the tierLabelKey: Tierguard sets it to the tier name"
+// +kubebuilder:validation:XValidation:rule="!has(self.enforcement) || self.enforcement == 'NetworkPolicy' || !has(self.flows) || self.flows.all(f, !has(f.ports) || f.ports.all(p, !has(p.port) || type(p.port) == int))",message="with enforcement ClusterNetworkPolicy or Both, flows[].ports[].port must be a number: ClusterNetworkPolicies (standard channel) have no named ports"
 type SegmentationProfileSpec struct {
 	// mode is Enforce (default: apply labels and NetworkPolicies and repair
 	// drift) or Audit (compute and report only; nothing but status is written).
 	// +kubebuilder:default=Enforce
 	// +optional
 	Mode Mode `json:"mode,omitempty"`
+
+	// enforcement chooses what makes the tier boundaries hold:
+	// NetworkPolicy (default) writes one NetworkPolicy per governed namespace,
+	// which works with every CNI that enforces NetworkPolicies but which any
+	// namespace owner can widen with a policy of their own (reported as a
+	// hole in IsolationVerified). ClusterNetworkPolicy writes Admin-tier
+	// ClusterNetworkPolicies (policy.networking.k8s.io) that accept the
+	// profile's flows and shared namespaces, deny the rest across tiers and
+	// pass traffic inside a tier to the namespace owners' NetworkPolicies:
+	// namespace owners cannot open a boundary. It needs a CNI that
+	// implements ClusterNetworkPolicy and the CRD installed. Both writes
+	// both, so a CNI without ClusterNetworkPolicy support still enforces the
+	// NetworkPolicies.
+	// +kubebuilder:validation:Enum=NetworkPolicy;ClusterNetworkPolicy;Both
+	// +optional
+	Enforcement Enforcement `json:"enforcement,omitempty"`
+
+	// clusterNetworkPolicy tunes enforcement by ClusterNetworkPolicies.
+	// +optional
+	ClusterNetworkPolicy *ClusterNetworkPolicyOptions `json:"clusterNetworkPolicy,omitempty"`
 
 	// tierLabelKey is the namespace label that carries the tier name. Peers of a
 	// tier are selected by it. It may not be kubernetes.io/metadata.name.
@@ -128,6 +149,32 @@ type SegmentationProfileSpec struct {
 // Mode is how a profile is applied.
 // +kubebuilder:validation:Enum=Enforce;Audit
 type Mode string
+
+// Enforcement is what makes a profile's tier boundaries hold.
+type Enforcement string
+
+const (
+	// EnforcementNetworkPolicy writes a NetworkPolicy per governed namespace.
+	EnforcementNetworkPolicy Enforcement = "NetworkPolicy"
+	// EnforcementClusterNetworkPolicy writes Admin-tier ClusterNetworkPolicies.
+	EnforcementClusterNetworkPolicy Enforcement = "ClusterNetworkPolicy"
+	// EnforcementBoth writes both.
+	EnforcementBoth Enforcement = "Both"
+)
+
+// ClusterNetworkPolicyOptions tune enforcement by ClusterNetworkPolicies.
+type ClusterNetworkPolicyOptions struct {
+	// priority is the first of the two Admin-tier priorities Tierguard uses
+	// (default 200): the policies that pass a Namespace-isolated namespace's
+	// own traffic get it, the tier boundaries get priority+1. Keep other
+	// Admin policies outside that band: lower numbers take precedence over
+	// Tierguard's boundaries (and can open them, which Tierguard reports),
+	// higher ones come after them.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=999
+	// +optional
+	Priority *int32 `json:"priority,omitempty"`
+}
 
 const (
 	// ModeEnforce applies the planned state and repairs drift.
