@@ -25,6 +25,7 @@
 package evaluate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -34,6 +35,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 )
 
 // Namespace is the part of a namespace that NetworkPolicy peers can observe.
@@ -152,6 +154,9 @@ type Cluster struct {
 	Pods []Pod
 	// Policies need not have been defaulted by an API server.
 	Policies []networkingv1.NetworkPolicy
+	// ClusterNetworkPolicies are evaluated around Policies: the Admin tier
+	// before them, the Baseline tier after (see cnp.go).
+	ClusterNetworkPolicies []npav1beta1.ClusterNetworkPolicy
 	// PodCIDRs, when set, are the ranges pod IPs come from. Only the
 	// namespace-level analysis uses them: it cannot know a pod's IP, and
 	// without them must assume an ipBlock peer could contain one.
@@ -166,8 +171,11 @@ type Evaluator struct {
 	// policies holds the valid policies of each namespace sorted by key,
 	// so that verdicts list policies deterministically.
 	policies map[string][]*policy
-	podCIDRs []netip.Prefix
-	err      error
+	// admin and baseline are the ClusterNetworkPolicies of each tier, in
+	// the order they are evaluated.
+	admin, baseline []*clusterPolicy
+	podCIDRs        []netip.Prefix
+	err             error
 }
 
 // New compiles the snapshot once so that each query only matches labels.
@@ -203,6 +211,21 @@ func New(c Cluster) *Evaluator {
 		}
 		e.policies[p.ns] = append(e.policies[p.ns], p)
 	}
+	for i := range c.ClusterNetworkPolicies {
+		cnp := &c.ClusterNetworkPolicies[i]
+		p, err := compileClusterPolicy(cnp)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cluster network policy %s: %w", cnp.Name, err))
+			continue
+		}
+		if p.baseline {
+			e.baseline = append(e.baseline, p)
+		} else {
+			e.admin = append(e.admin, p)
+		}
+	}
+	sortClusterPolicies(e.admin)
+	sortClusterPolicies(e.baseline)
 	for ns := range e.policies {
 		ps := e.policies[ns]
 		sort.Slice(ps, func(i, j int) bool { return ps[i].key < ps[j].key })
@@ -264,6 +287,11 @@ type Verdict struct {
 	IngressPolicies []string
 	// EgressPolicies are the same for Egress rules.
 	EgressPolicies []string
+	// IngressClusterPolicy and EgressClusterPolicy name the
+	// ClusterNetworkPolicy rule ("policy/rule") that decided the direction,
+	// or passed it to the NetworkPolicies; empty when none matched.
+	IngressClusterPolicy string
+	EgressClusterPolicy  string
 	// Reason is a one-line human explanation.
 	Reason string
 }
@@ -290,12 +318,14 @@ func (e *Evaluator) Allowed(from, to Endpoint, port Port) Verdict {
 	ing := e.evalSide(ingress, to, from, to, port)
 	eg := e.evalSide(egress, from, to, to, port)
 	v := Verdict{
-		IngressAllowed:  ing.allowed(),
-		EgressAllowed:   eg.allowed(),
-		IngressIsolated: len(ing.isolatedBy) > 0,
-		EgressIsolated:  len(eg.isolatedBy) > 0,
-		IngressPolicies: ing.allowedBy,
-		EgressPolicies:  eg.allowedBy,
+		IngressAllowed:       ing.allowed(),
+		EgressAllowed:        eg.allowed(),
+		IngressIsolated:      len(ing.isolatedBy) > 0,
+		EgressIsolated:       len(eg.isolatedBy) > 0,
+		IngressPolicies:      ing.allowedBy,
+		EgressPolicies:       eg.allowedBy,
+		IngressClusterPolicy: cmp.Or(ing.admin.by, ing.baseline.by),
+		EgressClusterPolicy:  cmp.Or(eg.admin.by, eg.baseline.by),
 	}
 	v.Allowed = v.IngressAllowed && v.EgressAllowed
 	ingText := ing.describe(ingress, to, from, port)
@@ -317,15 +347,34 @@ func (e *Evaluator) Allowed(from, to Endpoint, port Port) Verdict {
 type sideResult struct {
 	isolatedBy []string
 	allowedBy  []string
+	// admin and baseline are the ClusterNetworkPolicy tiers' verdicts.
+	admin, baseline cnpVerdict
 }
 
+// allowed applies the tiers in order: an Admin decision, then the
+// NetworkPolicies when any isolates the pod, then a Baseline decision,
+// then the default, allow.
 func (s sideResult) allowed() bool {
-	return len(s.isolatedBy) == 0 || len(s.allowedBy) > 0
+	switch {
+	case s.admin.decided:
+		return s.admin.accept
+	case len(s.isolatedBy) > 0:
+		return len(s.allowedBy) > 0
+	case s.baseline.decided:
+		return s.baseline.accept
+	}
+	return true
 }
 
 func (s sideResult) describe(dir direction, subject, peer Endpoint, port Port) string {
 	if subject.pod == nil {
 		return fmt.Sprintf("%s is not a pod, so no %s policy applies", subject, dir)
+	}
+	if s.admin.decided {
+		return fmt.Sprintf("%s %s by the Admin ClusterNetworkPolicy rule %s", dir, map[bool]string{true: "accepted", false: "denied"}[s.admin.accept], s.admin.by)
+	}
+	if len(s.isolatedBy) == 0 && s.baseline.decided {
+		return fmt.Sprintf("%s %s by the Baseline ClusterNetworkPolicy rule %s", dir, map[bool]string{true: "accepted", false: "denied"}[s.baseline.accept], s.baseline.by)
 	}
 	if len(s.isolatedBy) == 0 {
 		return fmt.Sprintf("no %s policy selects %s", dir, subject)
@@ -345,6 +394,7 @@ func (e *Evaluator) evalSide(dir direction, subject, peer, dst Endpoint, port Po
 	if subject.pod == nil {
 		return r
 	}
+	r.admin = e.evalClusterTier(e.admin, dir, subject, peer, dst, port)
 	podLabels := labels.Set(subject.pod.Labels)
 	for _, p := range e.policies[subject.pod.Namespace] {
 		if !p.has(dir) || !p.pods.sel.Matches(podLabels) {
@@ -357,6 +407,9 @@ func (e *Evaluator) evalSide(dir direction, subject, peer, dst Endpoint, port Po
 				break
 			}
 		}
+	}
+	if !r.admin.decided && len(r.isolatedBy) == 0 {
+		r.baseline = e.evalClusterTier(e.baseline, dir, subject, peer, dst, port)
 	}
 	return r
 }
