@@ -40,6 +40,35 @@ func Mode(p *segv1.SegmentationProfile) segv1.Mode {
 	return p.Spec.Mode
 }
 
+// Enforcement returns how the profile's tier boundaries are enforced,
+// defaulted to NetworkPolicy.
+func Enforcement(p *segv1.SegmentationProfile) segv1.Enforcement {
+	if p.Spec.Enforcement == "" {
+		return segv1.EnforcementNetworkPolicy
+	}
+	return p.Spec.Enforcement
+}
+
+// UsesNetworkPolicies reports whether the profile's enforcement writes a
+// NetworkPolicy per governed namespace.
+func UsesNetworkPolicies(p *segv1.SegmentationProfile) bool {
+	return Enforcement(p) != segv1.EnforcementClusterNetworkPolicy
+}
+
+// UsesClusterNetworkPolicies reports whether the profile's enforcement
+// writes Admin-tier ClusterNetworkPolicies.
+func UsesClusterNetworkPolicies(p *segv1.SegmentationProfile) bool {
+	return Enforcement(p) != segv1.EnforcementNetworkPolicy
+}
+
+// CNPPriority returns the first priority of the profile's band of two.
+func CNPPriority(p *segv1.SegmentationProfile) int32 {
+	if o := p.Spec.ClusterNetworkPolicy; o != nil && o.Priority != nil {
+		return *o.Priority
+	}
+	return DefaultCNPPriority
+}
+
 // DeletionPolicy returns the profile's deletion policy, defaulted.
 func DeletionPolicy(p *segv1.SegmentationProfile) segv1.DeletionPolicy {
 	if p.Spec.DeletionPolicy == "" {
