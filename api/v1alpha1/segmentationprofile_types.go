@@ -14,6 +14,7 @@ import (
 // +kubebuilder:resource:scope=Cluster,shortName=segprof,categories=tierguard
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Enforcement",type=string,JSONPath=`.spec.enforcement`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Namespaces",type=integer,JSONPath=`.status.governedNamespaces`
 // +kubebuilder:printcolumn:name="Repairs",type=integer,JSONPath=`.status.drift.repairs`
@@ -59,6 +60,8 @@ type SegmentationProfile struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.excludedNamespaces) || self.tiers.all(t, !has(t.namespaces.names) || !sets.intersects(t.namespaces.names, self.excludedNamespaces))",message="a namespace name may not be listed both in a tier's namespaces.names and in excludedNamespaces"
 // +kubebuilder:validation:XValidation:rule="self.tiers.all(t, !has(t.namespaceLabels) || !(self.tierLabelKey in t.namespaceLabels))",message="tiers[].namespaceLabels may not set the tierLabelKey: Tierguard sets it to the tier name"
 // +kubebuilder:validation:XValidation:rule="!has(self.enforcement) || self.enforcement == 'NetworkPolicy' || !has(self.flows) || self.flows.all(f, !has(f.ports) || f.ports.all(p, !has(p.port) || type(p.port) == int))",message="with enforcement ClusterNetworkPolicy or Both, flows[].ports[].port must be a number: ClusterNetworkPolicies (standard channel) have no named ports"
+// +kubebuilder:validation:XValidation:rule="!has(self.enforcement) || self.enforcement == 'NetworkPolicy' || !has(self.flows) || (self.flows.all(f, !has(f.ports) || size(f.ports) <= 25) && self.tiers.all(t, self.flows.filter(f, f.to == t.name).size() <= 22))",message="with enforcement ClusterNetworkPolicy or Both, a tier may be the target of at most 22 flows and a flow may list at most 25 ports: a ClusterNetworkPolicy holds at most 25 rules of at most 25 protocols"
+// +kubebuilder:validation:XValidation:rule="!has(self.enforcement) || self.enforcement == 'NetworkPolicy' || !has(self.flows) || !has(self.egress) || !has(self.egress.isolation) || self.egress.isolation != 'Tier' || self.tiers.all(t, self.flows.filter(f, f.from == t.name).size() + (has(self.egress.dnsTargets) ? size(self.egress.dnsTargets) : 1) <= 21)",message="with enforcement ClusterNetworkPolicy or Both and egress isolation Tier, the flows from a tier plus the DNS targets may number at most 21: a ClusterNetworkPolicy holds at most 25 rules"
 type SegmentationProfileSpec struct {
 	// mode is Enforce (default: apply labels and NetworkPolicies and repair
 	// drift) or Audit (compute and report only; nothing but status is written).
@@ -75,9 +78,16 @@ type SegmentationProfileSpec struct {
 	// profile's flows and shared namespaces, deny the rest across tiers and
 	// pass traffic inside a tier to the namespace owners' NetworkPolicies:
 	// namespace owners cannot open a boundary. It needs a CNI that
-	// implements ClusterNetworkPolicy and the CRD installed. Both writes
-	// both, so a CNI without ClusterNetworkPolicy support still enforces the
-	// NetworkPolicies.
+	// implements ClusterNetworkPolicy and the CRD installed; while the API
+	// server serves none, Tierguard keeps writing the NetworkPolicies and
+	// reports Ready=False (ClusterNetworkPolicyNotServed). Traffic from
+	// outside the cluster is not a ClusterNetworkPolicy ingress peer: under
+	// ClusterNetworkPolicy alone it is left to the namespace owners, and
+	// allowedIngressCIDRs is not enforced. Both writes both: the boundary
+	// holds against namespace owners, external ingress stays restricted to
+	// allowedIngressCIDRs, and a CNI without ClusterNetworkPolicy support
+	// still enforces the NetworkPolicies. Switching keeps a boundary at
+	// every moment: the new objects are written before the old ones go.
 	// +kubebuilder:validation:Enum=NetworkPolicy;ClusterNetworkPolicy;Both
 	// +optional
 	Enforcement Enforcement `json:"enforcement,omitempty"`

@@ -68,6 +68,11 @@ const (
 	// foreign NetworkPolicies of the governed namespaces could not be listed
 	// (IsolationVerified); Tierguard retries.
 	ReasonReadFailed = "ReadFailed"
+	// ReasonClusterNetworkPolicyNotServed: the profile's enforcement needs
+	// ClusterNetworkPolicies and the API server serves no version Tierguard
+	// can write (Ready=False). The profile's NetworkPolicies are kept, and
+	// written, meanwhile: never weaker than before.
+	ReasonClusterNetworkPolicyNotServed = "ClusterNetworkPolicyNotServed"
 	// ReasonPlanFailed: no plan can be computed from the profile (a selector
 	// the API server accepted but Kubernetes cannot parse); a person must
 	// change the profile.
@@ -92,7 +97,7 @@ const (
 )
 
 // ObjectKind is the kind of an object Tierguard writes.
-// +kubebuilder:validation:Enum=Namespace;NetworkPolicy
+// +kubebuilder:validation:Enum=Namespace;NetworkPolicy;ClusterNetworkPolicy
 type ObjectKind string
 
 const (
@@ -100,6 +105,9 @@ const (
 	KindNamespace ObjectKind = "Namespace"
 	// KindNetworkPolicy is a managed NetworkPolicy.
 	KindNetworkPolicy ObjectKind = "NetworkPolicy"
+	// KindClusterNetworkPolicy is a managed ClusterNetworkPolicy
+	// (policy.networking.k8s.io).
+	KindClusterNetworkPolicy ObjectKind = "ClusterNetworkPolicy"
 )
 
 // DriftChange is what happened to an enforced object.
@@ -141,6 +149,12 @@ type SegmentationProfileStatus struct {
 	// +kubebuilder:default=0
 	// +optional
 	ManagedPolicies int32 `json:"managedPolicies"`
+
+	// managedClusterNetworkPolicies is how many ClusterNetworkPolicies
+	// Tierguard keeps for the profile (enforcement ClusterNetworkPolicy or
+	// Both).
+	// +optional
+	ManagedClusterNetworkPolicies int32 `json:"managedClusterNetworkPolicies,omitempty"`
 
 	// tiers gives the number of namespaces in each tier.
 	// +kubebuilder:validation:MaxItems=32
@@ -300,11 +314,12 @@ type DriftRecord struct {
 	// time is when the drift was found.
 	// +required
 	Time metav1.Time `json:"time"`
-	// namespace is the namespace of the object.
+	// namespace is the namespace of the object; empty for a
+	// ClusterNetworkPolicy.
 	// +kubebuilder:validation:MaxLength=63
 	// +required
 	Namespace string `json:"namespace"`
-	// kind is Namespace or NetworkPolicy.
+	// kind is Namespace, NetworkPolicy or ClusterNetworkPolicy.
 	// +required
 	Kind ObjectKind `json:"kind"`
 	// name is the object's name.
