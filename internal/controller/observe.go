@@ -33,6 +33,8 @@ type observation struct {
 	// policies are the cached NetworkPolicies labelled as Tierguard's (do
 	// not mutate: uncopied).
 	policies []networkingv1.NetworkPolicy
+	// cnp are the ClusterNetworkPolicies.
+	cnp clusterPolicies
 }
 
 // observe reads namespaces (metadata only), the other profiles and the
@@ -88,6 +90,7 @@ func (r *ProfileReconciler) observe(ctx context.Context, profile *segv1.Segmenta
 	mem.SeenPolicies(profile.Name, obs.observed.Policies)
 	obs.observed.Seen = mem.Seen
 	obs.observed.PolicyMatches = mem.PolicyMatches
+	obs.observed.LabelsEnforced = mem.LabelsEnforced
 	return obs, nil
 }
 

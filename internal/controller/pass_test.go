@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/cnpapi"
 	"github.com/tierguard/tierguard/internal/render"
 	"github.com/tierguard/tierguard/internal/watchcache"
 	"github.com/tierguard/tierguard/test/harness"
@@ -48,6 +49,7 @@ func startPassEnv(t *testing.T) *passEnv {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(segv1.AddToScheme(scheme))
+	utilruntime.Must(cnpapi.AddToScheme(scheme))
 	env, err := harness.StartEnvtest()
 	if err != nil {
 		t.Fatalf("start API server: %v", err)

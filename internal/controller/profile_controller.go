@@ -9,16 +9,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/cnpapi"
 	"github.com/tierguard/tierguard/internal/diff"
 	"github.com/tierguard/tierguard/internal/memory"
 	"github.com/tierguard/tierguard/internal/metrics"
@@ -51,9 +55,20 @@ type ProfileReconciler struct {
 	// ApplyConcurrency bounds parallel writes within one reconcile.
 	ApplyConcurrency int
 
+	// ClusterNetworkPolicies finds the served ClusterNetworkPolicy version;
+	// SetupWithManager sets one up when nil. Without one, none is served.
+	ClusterNetworkPolicies *cnpapi.Detector
+
 	memory  memory.Memory
 	echoes  watchcache.Echoes
 	foreign *watchcache.ForeignPolicies
+
+	// ctl and cache start the ClusterNetworkPolicy watch once the version
+	// is known (cnpWatching, under cnpWatchMu).
+	ctl         controller.Controller
+	cache       cache.Cache
+	cnpWatchMu  sync.Mutex
+	cnpWatching string
 }
 
 // +kubebuilder:rbac:groups=segmentation.tierguard.io,resources=segmentationprofiles,verbs=get;list;watch;patch;assign
@@ -111,6 +126,8 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{RequeueAfter: staleRequeue}, nil
 	case o.isolation.listing:
 		return ctrl.Result{RequeueAfter: listingRequeue}, nil
+	case o.cnpMissing:
+		return ctrl.Result{RequeueAfter: notServedRequeue}, nil
 	}
 	return ctrl.Result{}, nil
 }
@@ -199,28 +216,58 @@ func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.Segmenta
 	if err != nil {
 		return outcome{}, failure(segv1.ReasonReadFailed, err)
 	}
+	if state.cnp, err = r.observeClusterPolicies(ctx, profile); err != nil {
+		return outcome{}, failure(segv1.ReasonReadFailed, err)
+	}
 	plan, err := render.Compute(state.input)
+	if err == nil {
+		err = planClusterPolicies(profile, plan, &state.cnp)
+	}
 	if err != nil {
 		return outcome{}, failure(segv1.ReasonPlanFailed, fmt.Errorf("plan profile %s: %w", profile.Name, err))
 	}
 	mem.Prune(plan)
-	o := outcome{generation: profile.Generation, plan: plan, actions: diff.Compute(plan, state.observed),
-		now: metav1.NewTime(time.Now()), ownedByProfile: state.ownedByProfile}
+	var pass passActions
+	pass.applies, pass.deletes = diff.ClusterPolicies(state.cnp.planned, state.cnp.own, mem.ClusterPolicySeen)
+	pass.namespaces = diff.Compute(plan, state.observed)
+	o := outcome{generation: profile.Generation, plan: plan, now: metav1.NewTime(time.Now()),
+		ownedByProfile: state.ownedByProfile, cnpMissing: state.cnp.wantedButMissing(profile)}
 	newlyRetained := mem.NewlyRetained(plan.Retained)
-	if render.Mode(profile) == segv1.ModeAudit {
+	audit := render.Mode(profile) == segv1.ModeAudit
+	if audit {
+		o.actions = pass.all()
 		o.managedPolicies = state.ownPolicies
 	} else {
-		if o.actions, o.refused, err = r.admitPlan(ctx, mem, plan, o.actions); err != nil {
+		if pass.namespaces, o.refused, err = r.admitPlan(ctx, mem, plan, pass.namespaces); err != nil {
 			return outcome{}, failure(segv1.ReasonApplyFailed, err)
 		}
-		o.writes = r.write(ctx, mem, &state, o.actions, o.now)
+		o.actions, o.writes = r.writePhases(ctx, mem, &state, plan, pass, state.cnp.networkPolicies(profile), o.now)
 		o.managedPolicies = managedAfter(plan, o) - refusedWithoutPolicy(profile, plan, o.refused, state.observed)
 		o.membership = membershipChanges(profile, plan, state.observed, o.actions, o.writes, newlyRetained, o.now)
 		r.attributeMembership(ctx, profile, o.membership)
+		rememberLabels(mem, plan, o.actions, o.writes)
+		rememberClusterPolicies(mem, state.cnp, o.actions, o.writes)
 	}
+	o.managedClusterPolicies = managedClusterPolicies(state.cnp, o.actions, o.writes, audit)
 	o.isolation = r.verifyIsolation(ctx, profile, mem, &state, o)
 	r.report(profile, mem, o)
 	return o, nil
+}
+
+// rememberLabels records the namespaces whose labels are in place after
+// the pass: no label write was needed, or it was made.
+func rememberLabels(mem *memory.Profile, plan *render.Plan, actions []diff.Action, w writeResult) {
+	pending := map[string]bool{}
+	for i, a := range actions {
+		if a.Type == diff.ApplyLabels && !w.done(i) {
+			pending[a.Namespace] = true
+		}
+	}
+	for _, g := range plan.Governed {
+		if !pending[g.Name] {
+			mem.MarkLabelled(g.Name, g.Tier)
+		}
+	}
 }
 
 // managedAfter counts the profile's policies once the pass's writes are done.

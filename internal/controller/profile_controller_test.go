@@ -382,12 +382,17 @@ var _ = Describe("SegmentationProfile controller", func() {
 			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(f.ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(json.Unmarshal(raw, table)).To(Succeed())
-		var names []string
+		var names, wide []string
 		for _, c := range table.ColumnDefinitions {
 			names = append(names, c.Name)
+			if c.Priority > 0 {
+				wide = append(wide, c.Name) // shown by kubectl get -o wide
+			}
 		}
-		Expect(names).To(Equal([]string{"Name", "Mode", "Ready", "Namespaces", "Repairs", "Conflicts", "Age"}))
-		Expect(table.Rows[0].Cells[1:6]).To(Equal([]any{"Enforce", "True", float64(1), float64(0), float64(0)}))
+		Expect(names).To(Equal([]string{"Name", "Mode", "Enforcement", "Ready", "Namespaces", "Repairs", "Conflicts", "Age"}))
+		Expect(wide).To(Equal([]string{"Enforcement"}))
+		// enforcement has no schema default: unset is NetworkPolicy.
+		Expect(table.Rows[0].Cells[1:7]).To(Equal([]any{"Enforce", nil, "True", float64(1), float64(0), float64(0)}))
 	})
 })
 

@@ -2,12 +2,17 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/cnpapi"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
@@ -17,17 +22,8 @@ import (
 
 // ownedByProfile reports whether a policy carries an owner reference to the
 // profile.
-func ownedByProfile(pol *networkingv1.NetworkPolicy, profile *segv1.SegmentationProfile) bool {
-	return ownerIndex(pol, profile) >= 0
-}
-
-func ownerIndex(pol *networkingv1.NetworkPolicy, profile *segv1.SegmentationProfile) int {
-	for i, ref := range pol.OwnerReferences {
-		if ref.UID == profile.UID {
-			return i
-		}
-	}
-	return -1
+func ownedByProfile(pol client.Object, profile *segv1.SegmentationProfile) bool {
+	return slices.ContainsFunc(pol.GetOwnerReferences(), func(ref metav1.OwnerReference) bool { return ref.UID == profile.UID })
 }
 
 // releaseOwnership removes the profile's owner reference from every policy
@@ -39,14 +35,51 @@ func (r *ProfileReconciler) releaseOwnership(ctx context.Context, profile *segv1
 	if err := r.APIReader.List(ctx, list, client.MatchingLabels{render.ProfileLabel: profile.Name}); err != nil {
 		return 0, fmt.Errorf("list policies of profile %s: %w", profile.Name, err)
 	}
-	left := 0
+	objs := make([]client.Object, 0, len(list.Items))
 	for i := range list.Items {
-		pol := &list.Items[i]
-		idx := ownerIndex(pol, profile)
+		objs = append(objs, &list.Items[i])
+	}
+	left, err := r.releaseOwners(ctx, profile, segv1.KindNetworkPolicy, objs)
+	if err != nil {
+		return 0, err
+	}
+	gv, err := r.cnpVersion()
+	switch {
+	case errors.Is(err, cnpapi.ErrNotServed):
+		return left, nil
+	case err != nil:
+		return 0, err
+	}
+	cnps := cnpapi.NewList(gv)
+	if err := r.APIReader.List(ctx, cnps, client.MatchingLabels{render.ProfileLabel: profile.Name}); err != nil {
+		if isNotServed(err) {
+			return left, nil
+		}
+		return 0, fmt.Errorf("list cluster network policies of profile %s: %w", profile.Name, err)
+	}
+	items, err := meta.ExtractList(cnps)
+	if err != nil {
+		return 0, err
+	}
+	objs = objs[:0]
+	for _, o := range items {
+		objs = append(objs, o.(client.Object))
+	}
+	more, err := r.releaseOwners(ctx, profile, segv1.KindClusterNetworkPolicy, objs)
+	return left + more, err
+}
+
+// releaseOwners removes the profile's owner reference from each policy
+// carrying one, guarded by its resourceVersion; it returns how many still
+// carry one.
+func (r *ProfileReconciler) releaseOwners(ctx context.Context, profile *segv1.SegmentationProfile, kind segv1.ObjectKind, objs []client.Object) (int, error) {
+	left := 0
+	for _, pol := range objs {
+		idx := slices.IndexFunc(pol.GetOwnerReferences(), func(ref metav1.OwnerReference) bool { return ref.UID == profile.UID })
 		if idx < 0 {
 			continue
 		}
-		patched, err := r.patchAtVersion(ctx, pol, []map[string]any{
+		patched, err := r.patchAtVersion(ctx, pol, kind, []map[string]any{
 			{"op": "remove", "path": fmt.Sprintf("/metadata/ownerReferences/%d", idx)},
 		})
 		if err != nil {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -9,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -21,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/cnpapi"
 	"github.com/tierguard/tierguard/internal/render"
 	"github.com/tierguard/tierguard/internal/watchcache"
 )
@@ -37,7 +40,15 @@ func (r *ProfileReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReco
 	if err := r.foreign.Start(mgr); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	if r.ClusterNetworkPolicies == nil {
+		d, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
+		if err != nil {
+			return fmt.Errorf("discovery client: %w", err)
+		}
+		r.ClusterNetworkPolicies = &cnpapi.Detector{Discovery: d}
+	}
+	r.cache = mgr.GetCache()
+	ctl, err := ctrl.NewControllerManagedBy(mgr).
 		Named("segmentationprofile").
 		For(&segv1.SegmentationProfile{}, builder.WithPredicates(specOrLifecycleChanged())).
 		// Another profile's creation, change or deletion can move namespaces
@@ -55,7 +66,16 @@ func (r *ProfileReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReco
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
 				100*time.Millisecond, 30*time.Second),
 		}).
-		Complete(r)
+		// ClusterNetworkPolicies are watched once a pass finds them served
+		// (watchClusterPolicies): the CRD may come after the manager.
+		Build(r)
+	if err != nil {
+		return err
+	}
+	r.cnpWatchMu.Lock()
+	r.ctl = ctl
+	r.cnpWatchMu.Unlock()
+	return nil
 }
 
 // allProfiles maps an event to every profile.

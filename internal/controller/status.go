@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/cnpapi"
 	"github.com/tierguard/tierguard/internal/diff"
 	"github.com/tierguard/tierguard/internal/render"
 )
@@ -40,10 +42,14 @@ type outcome struct {
 	// with an owner reference to it.
 	ownedByProfile int
 	// managedPolicies is the number of managed policies of the profile after
-	// the pass.
-	managedPolicies int32
-	isolation       isolationResult
-	now             metav1.Time
+	// the pass; managedClusterPolicies of its ClusterNetworkPolicies.
+	managedPolicies        int32
+	managedClusterPolicies int32
+	// cnpMissing is set when the profile needs ClusterNetworkPolicies the
+	// API server does not serve.
+	cnpMissing bool
+	isolation  isolationResult
+	now        metav1.Time
 }
 
 // computeStatus returns the profile's new status: a pure function of the
@@ -57,6 +63,7 @@ func computeStatus(planned *segv1.SegmentationProfile, prev segv1.SegmentationPr
 	st.ObservedGeneration = gen
 	st.GovernedNamespaces = int32(len(o.plan.Governed))
 	st.ManagedPolicies = o.managedPolicies
+	st.ManagedClusterNetworkPolicies = o.managedClusterPolicies
 	st.Tiers = o.plan.TierCounts(planned)
 	setConflicts(&st, o.plan)
 	setDrift(&st, o)
@@ -326,8 +333,8 @@ func setDriftedCondition(st *segv1.SegmentationProfileStatus, o outcome, audit b
 }
 
 func repairSummary(r segv1.DriftRecord) string {
-	obj := "Namespace " + r.Name
-	if r.Kind != segv1.KindNamespace {
+	obj := fmt.Sprintf("%s %s", r.Kind, r.Name)
+	if r.Kind == segv1.KindNetworkPolicy {
 		obj = fmt.Sprintf("%s %s/%s", r.Kind, r.Namespace, r.Name)
 	}
 	who := ""
@@ -349,10 +356,14 @@ func setReadyCondition(st *segv1.SegmentationProfileStatus, o outcome, audit boo
 	var failures []string
 	for i, a := range o.actions {
 		if err := o.writes.errs[i]; err != nil {
-			failures = append(failures, fmt.Sprintf("%s %s: %v", a.Type, a.Namespace, err))
+			failures = append(failures, fmt.Sprintf("%s %s: %v", a.Type, cmp.Or(a.Namespace, a.Name), err))
 		}
 	}
 	switch {
+	case o.cnpMissing:
+		c.Status, c.Reason = metav1.ConditionFalse, segv1.ReasonClusterNetworkPolicyNotServed
+		c.Message = fmt.Sprintf("the profile's enforcement needs ClusterNetworkPolicies, but %v; the NetworkPolicies of %d namespace(s) are kept and enforced meanwhile",
+			cnpapi.ErrNotServed, len(o.plan.Governed))
 	case len(o.refused) > 0:
 		c.Status, c.Reason, c.Message = metav1.ConditionFalse, segv1.ReasonPolicyRefused, refusalSummary(o.refused)
 	case o.plan.Blocked || len(o.plan.Conflicts) > 0 && !audit:

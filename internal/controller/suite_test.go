@@ -24,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/cnpapi"
 	"github.com/tierguard/tierguard/internal/controller"
 	"github.com/tierguard/tierguard/internal/watchcache"
 	"github.com/tierguard/tierguard/test/harness"
@@ -55,6 +56,7 @@ var _ = BeforeSuite(func() {
 
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(segv1.AddToScheme(scheme))
+	utilruntime.Must(cnpapi.AddToScheme(scheme))
 
 	env, err := harness.StartEnvtest()
 	Expect(err).NotTo(HaveOccurred())

@@ -15,8 +15,10 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/cnpapi"
 	"github.com/tierguard/tierguard/internal/diff"
 	"github.com/tierguard/tierguard/internal/drift"
 	"github.com/tierguard/tierguard/internal/memory"
@@ -91,7 +93,7 @@ func (r *ProfileReconciler) write(ctx context.Context, mem *memory.Profile, stat
 	)
 	for start := 0; start < len(actions); {
 		end := start + 1
-		for end < len(actions) && actions[end].Namespace == actions[start].Namespace {
+		for end < len(actions) && actions[end].Key() == actions[start].Key() {
 			end++
 		}
 		wg.Add(1)
@@ -144,7 +146,7 @@ func (r *ProfileReconciler) writeAction(ctx context.Context, a diff.Action, stat
 			st  writeState
 			err error
 		)
-		if rec, st, err = r.confirmDrift(ctx, a, now); rec == nil {
+		if rec, st, err = r.confirmDrift(ctx, a, state, now); rec == nil {
 			return nil, st, err
 		}
 	}
@@ -231,8 +233,65 @@ func (r *ProfileReconciler) writeOne(ctx context.Context, a diff.Action, state *
 			return writeFailed, fmt.Errorf("delete policy %s/%s: %w", a.Namespace, render.PolicyName, err)
 		}
 		return writeChanged, nil
+	case diff.ApplyClusterPolicy:
+		return r.applyClusterPolicy(ctx, a, state)
+	case diff.DeleteClusterPolicy:
+		obj := cnpapi.NewObject(state.cnp.gv)
+		obj.SetName(a.Name)
+		err := r.Client.Delete(ctx, obj, client.Preconditions{ResourceVersion: ptr.To(a.ResourceVersion), UID: ptr.To(types.UID(a.UID))})
+		switch {
+		case apierrors.IsConflict(err):
+			return writeStale, nil
+		case apierrors.IsNotFound(err):
+			return writeUnneeded, nil
+		case err != nil:
+			return writeFailed, fmt.Errorf("delete cluster network policy %s: %w", a.Name, err)
+		}
+		return writeChanged, nil
 	}
 	return writeFailed, fmt.Errorf("unknown action %s", a.Type)
+}
+
+// applyClusterPolicy server-side applies a ClusterNetworkPolicy in the
+// served version. What an apply cannot remove (a rule someone added to a
+// list Tierguard does not own, an owner reference to the profile) is
+// replaced by a JSON patch guarded by the version just written.
+func (r *ProfileReconciler) applyClusterPolicy(ctx context.Context, a diff.Action, state *observation) (writeState, error) {
+	data, err := cnpapi.ApplyData(a.ClusterPolicy, state.cnp.gv)
+	if err != nil {
+		return writeFailed, err
+	}
+	live := cnpapi.NewObject(state.cnp.gv)
+	live.SetName(a.Name)
+	err = r.Client.Patch(ctx, live, client.RawPatch(types.ApplyPatchType, data), client.FieldOwner(FieldManager), client.ForceOwnership)
+	if err != nil {
+		return writeFailed, fmt.Errorf("apply cluster network policy %s: %w", a.Name, err)
+	}
+	got, err := cnpapi.ToV1beta1(live)
+	if err != nil {
+		return writeFailed, err
+	}
+	if !drift.ClusterPolicyMatches(got, a.ClusterPolicy) {
+		ops := []map[string]any{{"op": "replace", "path": "/spec", "value": a.ClusterPolicy.Spec}}
+		for i := len(got.OwnerReferences) - 1; i >= 0; i-- {
+			ref := got.OwnerReferences[i]
+			if drift.IsProfileOwner(ref) && !slices.ContainsFunc(a.ClusterPolicy.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == ref.UID }) {
+				ops = append(ops, map[string]any{"op": "remove", "path": fmt.Sprintf("/metadata/ownerReferences/%d", i)})
+			}
+		}
+		switch patched, err := r.patchAtVersion(ctx, live, segv1.KindClusterNetworkPolicy, ops); {
+		case err != nil:
+			return writeFailed, err
+		case !patched:
+			return writeStale, nil
+		}
+		return writeChanged, nil
+	}
+	if old := state.cnp.own[a.Name]; old != nil && old.UID == got.UID && old.ResourceVersion == got.ResourceVersion {
+		return writeUnneeded, nil
+	}
+	r.echoes.Wrote(segv1.KindClusterNetworkPolicy, "", a.Name, got.ResourceVersion)
+	return writeChanged, nil
 }
 
 // removeStrayFields removes what others added to a managed policy that the
@@ -263,7 +322,7 @@ func (r *ProfileReconciler) removeStrayFields(ctx context.Context, live, planned
 		// apply; its event starts a new pass.
 		return writeStale, nil
 	}
-	switch patched, err := r.patchAtVersion(ctx, live, ops); {
+	switch patched, err := r.patchAtVersion(ctx, live, segv1.KindNetworkPolicy, ops); {
 	case err != nil:
 		return writeFailed, err
 	case !patched:
@@ -272,25 +331,26 @@ func (r *ProfileReconciler) removeStrayFields(ctx context.Context, live, planned
 	return writeChanged, nil
 }
 
-// patchAtVersion applies JSON patch operations to a policy only if it is
-// still at the resourceVersion it carries (a test operation first). It
-// returns false, and no error, when the policy changed or went meanwhile:
-// its event starts a new pass.
-func (r *ProfileReconciler) patchAtVersion(ctx context.Context, pol *networkingv1.NetworkPolicy, ops []map[string]any) (bool, error) {
-	guarded := append([]map[string]any{{"op": "test", "path": "/metadata/resourceVersion", "value": pol.ResourceVersion}}, ops...)
+// patchAtVersion applies JSON patch operations to a policy (a
+// NetworkPolicy or a ClusterNetworkPolicy, kind) only if it is still at the
+// resourceVersion it carries (a test operation first). It returns false,
+// and no error, when the policy changed or went meanwhile: its event
+// starts a new pass.
+func (r *ProfileReconciler) patchAtVersion(ctx context.Context, pol client.Object, kind segv1.ObjectKind, ops []map[string]any) (bool, error) {
+	guarded := append([]map[string]any{{"op": "test", "path": "/metadata/resourceVersion", "value": pol.GetResourceVersion()}}, ops...)
 	data, err := json.Marshal(guarded)
 	if err != nil {
-		return false, fmt.Errorf("encode patch of policy %s/%s: %w", pol.Namespace, pol.Name, err)
+		return false, fmt.Errorf("encode patch of %s %s: %w", kind, client.ObjectKeyFromObject(pol), err)
 	}
 	err = r.Client.Patch(ctx, pol, client.RawPatch(types.JSONPatchType, data), client.FieldOwner(FieldManager))
 	switch {
 	case err == nil:
-		r.echoes.Wrote(segv1.KindNetworkPolicy, pol.Namespace, pol.Name, pol.ResourceVersion)
+		r.echoes.Wrote(kind, pol.GetNamespace(), pol.GetName(), pol.GetResourceVersion())
 		return true, nil
 	case apierrors.IsInvalid(err) || apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 		return false, nil
 	default:
-		return false, fmt.Errorf("patch policy %s/%s: %w", pol.Namespace, pol.Name, err)
+		return false, fmt.Errorf("patch %s %s: %w", kind, client.ObjectKeyFromObject(pol), err)
 	}
 }
 
@@ -301,7 +361,7 @@ func (r *ProfileReconciler) patchAtVersion(ctx context.Context, pol *networkingv
 // that changed the object last (managedFields are stripped from the cache);
 // or no record and writeUnneeded when the live object already matches the
 // plan or the namespace is gone; or writeFailed when it cannot be read.
-func (r *ProfileReconciler) confirmDrift(ctx context.Context, a diff.Action, now metav1.Time) (*segv1.DriftRecord, writeState, error) {
+func (r *ProfileReconciler) confirmDrift(ctx context.Context, a diff.Action, state *observation, now metav1.Time) (*segv1.DriftRecord, writeState, error) {
 	var (
 		f          *drift.Finding
 		entries    []metav1.ManagedFieldsEntry
@@ -330,6 +390,21 @@ func (r *ProfileReconciler) confirmDrift(ctx context.Context, a diff.Action, now
 			entries = pol.ManagedFields
 		}
 		f = drift.Policy(a.Policy, pol)
+	case segv1.KindClusterNetworkPolicy:
+		obj := cnpapi.NewObject(state.cnp.gv)
+		var live *npav1beta1.ClusterNetworkPolicy
+		err := r.APIReader.Get(ctx, client.ObjectKey{Name: a.Name}, obj)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return nil, writeFailed, fmt.Errorf("read cluster network policy %s to confirm drift: %w", a.Name, err)
+		default:
+			if live, err = cnpapi.ToV1beta1(obj); err != nil {
+				return nil, writeFailed, err
+			}
+			entries = live.ManagedFields
+		}
+		f = drift.ClusterPolicy(a.ClusterPolicy, live)
 	}
 	if f == nil {
 		return nil, writeUnneeded, nil // the cache lagged; the object is as planned

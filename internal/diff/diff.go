@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	"github.com/tierguard/tierguard/internal/drift"
 	"github.com/tierguard/tierguard/internal/render"
@@ -27,6 +28,11 @@ const (
 	ApplyPolicy ActionType = "ApplyPolicy"
 	// DeletePolicy deletes a managed NetworkPolicy that is no longer planned.
 	DeletePolicy ActionType = "DeletePolicy"
+	// ApplyClusterPolicy applies a ClusterNetworkPolicy.
+	ApplyClusterPolicy ActionType = "ApplyClusterPolicy"
+	// DeleteClusterPolicy deletes a managed ClusterNetworkPolicy that is no
+	// longer planned.
+	DeleteClusterPolicy ActionType = "DeleteClusterPolicy"
 )
 
 // Action is one write.
@@ -39,6 +45,10 @@ type Action struct {
 	Labels map[string]string
 	// Policy is the policy to apply (ApplyPolicy).
 	Policy *networkingv1.NetworkPolicy
+	// ClusterPolicy is the ClusterNetworkPolicy to apply
+	// (ApplyClusterPolicy); Name names the one to delete.
+	ClusterPolicy *npav1beta1.ClusterNetworkPolicy
+	Name          string
 	// Drift is set when the write repairs drift.
 	Drift *drift.Finding
 	// ResourceVersion and UID, on ReleaseLabels and DeletePolicy, are the
@@ -67,6 +77,21 @@ type Observed struct {
 	// PolicyMatches, when set, replaces drift.PolicyMatches (a caller may
 	// answer from memory for policy versions it compared before).
 	PolicyMatches func(observed *networkingv1.NetworkPolicy, g *render.GovernedNamespace) bool
+	// LabelsEnforced reports whether the namespace's labels were enforced
+	// for the tier before, as far as the caller knows: where no
+	// NetworkPolicy is planned (ClusterNetworkPolicy enforcement), no
+	// policy's plan hash can prove it. Nil: nowhere.
+	LabelsEnforced func(namespace, tier string) bool
+}
+
+// Key returns what orders an action's writes: writes with one key are
+// made one after the other, in order; writes with different keys are
+// independent.
+func (a Action) Key() string {
+	if a.Namespace == "" {
+		return "\x00" + a.Name // cluster-scoped: one ClusterNetworkPolicy
+	}
+	return a.Namespace
 }
 
 func (o Observed) seen(ns string) bool { return o.Seen != nil && o.Seen(ns) }
@@ -127,6 +152,13 @@ func governedActions(plan *render.Plan, g *render.GovernedNamespace, obs Observe
 		enforced = obs.seen(g.Name) && labels[render.ProfileLabel] == plan.Profile && labels[plan.TierLabelKey] == g.Tier
 	}
 
+	if g.Policy == nil {
+		// No NetworkPolicy planned: the tier's ClusterNetworkPolicies
+		// enforce the boundary. The profile's policy goes, after the
+		// labels are in place.
+		enforced = obs.LabelsEnforced != nil && obs.LabelsEnforced(g.Name, g.Tier)
+	}
+
 	var actions []Action
 	if d := drift.Labels(g.Name, g.Labels, labels); d != nil {
 		a := Action{Type: ApplyLabels, Namespace: g.Name, Labels: g.Labels}
@@ -134,6 +166,12 @@ func governedActions(plan *render.Plan, g *render.GovernedNamespace, obs Observe
 			a.Drift = d
 		}
 		actions = append(actions, a)
+	}
+	if g.Policy == nil {
+		if pol != nil && pol.Labels[render.ProfileLabel] == plan.Profile {
+			actions = append(actions, Action{Type: DeletePolicy, Namespace: g.Name, ResourceVersion: pol.ResourceVersion, UID: string(pol.UID)})
+		}
+		return actions
 	}
 	if !obs.policyMatches(pol, g) {
 		a := Action{Type: ApplyPolicy, Namespace: g.Name, Policy: g.Policy}
@@ -143,4 +181,37 @@ func governedActions(plan *render.Plan, g *render.GovernedNamespace, obs Observe
 		actions = append(actions, a)
 	}
 	return actions
+}
+
+// ClusterPolicies returns the writes that bring the profile's
+// ClusterNetworkPolicies to the planned ones: applies of those missing or
+// differing, sorted by name, and the deletions of the profile's others
+// (observed holds the managed ones of the profile only). A difference is
+// drift when the observed policy carries the planned hash, or is missing
+// and seen reports it existed: an edit or a deletion, not a plan change.
+func ClusterPolicies(planned []npav1beta1.ClusterNetworkPolicy, observed map[string]*npav1beta1.ClusterNetworkPolicy,
+	seen func(name string) bool) (applies, deletes []Action) {
+	want := make(map[string]bool, len(planned))
+	for i := range planned {
+		p := &planned[i]
+		want[p.Name] = true
+		cur := observed[p.Name]
+		if drift.ClusterPolicyMatches(cur, p) {
+			continue
+		}
+		a := Action{Type: ApplyClusterPolicy, Name: p.Name, ClusterPolicy: p}
+		hash := p.Annotations[render.PlanHashAnnotation]
+		if (cur != nil && cur.Annotations[render.PlanHashAnnotation] == hash) || (cur == nil && seen != nil && seen(p.Name)) {
+			a.Drift = drift.ClusterPolicy(p, cur)
+		}
+		applies = append(applies, a)
+	}
+	for name, cur := range observed {
+		if !want[name] {
+			deletes = append(deletes, Action{Type: DeleteClusterPolicy, Name: name, ResourceVersion: cur.ResourceVersion, UID: string(cur.UID)})
+		}
+	}
+	sort.Slice(applies, func(i, j int) bool { return applies[i].Name < applies[j].Name })
+	sort.Slice(deletes, func(i, j int) bool { return deletes[i].Name < deletes[j].Name })
+	return applies, deletes
 }

@@ -16,6 +16,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 )
@@ -36,8 +37,11 @@ type Finding struct {
 
 // String describes the finding for a person.
 func (f Finding) String() string {
-	if f.Kind == segv1.KindNamespace {
+	switch f.Kind {
+	case segv1.KindNamespace:
 		return fmt.Sprintf("Namespace %s: %s (%s)", f.Name, f.Change, f.Detail)
+	case segv1.KindClusterNetworkPolicy:
+		return fmt.Sprintf("ClusterNetworkPolicy %s: %s", f.Name, f.Change)
 	}
 	return fmt.Sprintf("NetworkPolicy %s/%s: %s", f.Namespace, f.Name, f.Change)
 }
@@ -78,6 +82,19 @@ func Policy(planned, current *networkingv1.NetworkPolicy) *Finding {
 	return f
 }
 
+// ClusterPolicy classifies a managed ClusterNetworkPolicy against its plan
+// as Policy does a NetworkPolicy.
+func ClusterPolicy(planned, current *npav1beta1.ClusterNetworkPolicy) *Finding {
+	if ClusterPolicyMatches(current, planned) {
+		return nil
+	}
+	f := &Finding{Kind: segv1.KindClusterNetworkPolicy, Name: planned.Name, Change: segv1.DriftModified}
+	if current == nil {
+		f.Change = segv1.DriftDeleted
+	}
+	return f
+}
+
 // labelDifferences returns the planned keys missing from current and those
 // with another value, sorted.
 func labelDifferences(current, planned map[string]string) (missing, changed []string) {
@@ -108,9 +125,16 @@ func LabelsMatch(current, planned map[string]string) bool {
 // references; and no owner reference to a profile the plan does not set.
 // Labels and annotations others added are not compared.
 func PolicyMatches(observed, planned *networkingv1.NetworkPolicy) bool {
-	if observed == nil {
+	if observed == nil || !metadataMatches(&observed.ObjectMeta, &planned.ObjectMeta) {
 		return false
 	}
+	return equality.Semantic.DeepEqual(observed.Spec, planned.Spec)
+}
+
+// metadataMatches reports whether observed carries the planned labels,
+// annotations and owner references, and no owner reference to a profile
+// the plan does not set.
+func metadataMatches(observed, planned *metav1.ObjectMeta) bool {
 	for k, v := range planned.Labels {
 		if observed.Labels[k] != v {
 			return false
@@ -126,7 +150,14 @@ func PolicyMatches(observed, planned *networkingv1.NetworkPolicy) bool {
 			return false
 		}
 	}
-	if len(planned.OwnerReferences) == 0 && slices.ContainsFunc(observed.OwnerReferences, IsProfileOwner) {
+	return len(planned.OwnerReferences) > 0 || !slices.ContainsFunc(observed.OwnerReferences, IsProfileOwner)
+}
+
+// ClusterPolicyMatches reports whether an observed ClusterNetworkPolicy has
+// everything the planned one sets, as PolicyMatches does for a
+// NetworkPolicy.
+func ClusterPolicyMatches(observed, planned *npav1beta1.ClusterNetworkPolicy) bool {
+	if observed == nil || !metadataMatches(&observed.ObjectMeta, &planned.ObjectMeta) {
 		return false
 	}
 	return equality.Semantic.DeepEqual(observed.Spec, planned.Spec)

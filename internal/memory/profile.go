@@ -30,6 +30,14 @@ type Profile struct {
 	// until the first pass, which only learns them (they left under a
 	// previous process, which recorded it).
 	retained map[string]struct{}
+	// labelled are, by namespace, the tier whose labels this process last
+	// found in place or applied. Where no NetworkPolicy is planned
+	// (ClusterNetworkPolicy enforcement), it tells drift from a first
+	// apply or a plan change.
+	labelled map[string]string
+	// clusterPolicies are the names of the profile's ClusterNetworkPolicies
+	// this process has seen or written: one missing was deleted (drift).
+	clusterPolicies map[string]struct{}
 	// leaks is the last leak analysis and the digest of its inputs.
 	leaks leakMemo
 	// tiers are the tiers last reported in metrics.
@@ -59,6 +67,39 @@ func (p *Profile) MarkSeen(namespace string, present bool) {
 		p.seen = map[string]struct{}{}
 	}
 	p.seen[namespace] = struct{}{}
+}
+
+// LabelsEnforced reports whether the namespace's labels were last found in
+// place, or applied, for the tier.
+func (p *Profile) LabelsEnforced(namespace, tier string) bool {
+	t, ok := p.labelled[namespace]
+	return ok && t == tier
+}
+
+// MarkLabelled records that the namespace carries its tier's labels.
+func (p *Profile) MarkLabelled(namespace, tier string) {
+	if p.labelled == nil {
+		p.labelled = map[string]string{}
+	}
+	p.labelled[namespace] = tier
+}
+
+// ClusterPolicySeen reports whether the profile's ClusterNetworkPolicy of
+// this name has existed.
+func (p *Profile) ClusterPolicySeen(name string) bool {
+	_, ok := p.clusterPolicies[name]
+	return ok
+}
+
+// SeenClusterPolicies replaces the names of the profile's
+// ClusterNetworkPolicies known to exist: those observed and those planned
+// that the pass wrote or found in place. Names neither observed nor
+// planned are forgotten, so the set stays as large as the plan.
+func (p *Profile) SeenClusterPolicies(names []string) {
+	p.clusterPolicies = make(map[string]struct{}, len(names))
+	for _, n := range names {
+		p.clusterPolicies[n] = struct{}{}
+	}
 }
 
 // SeenPolicies marks the profile's policies among the cached managed ones.
@@ -139,6 +180,13 @@ func (p *Profile) Prune(plan *render.Plan) {
 		for ns := range p.seen {
 			if !keep(ns) {
 				delete(p.seen, ns)
+			}
+		}
+	}
+	if len(p.labelled) > limit {
+		for ns := range p.labelled {
+			if !keep(ns) {
+				delete(p.labelled, ns)
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/internal/cnpapi"
 )
 
 // Scheme knows the built-in types and Tierguard's SegmentationProfile.
@@ -18,6 +19,7 @@ var Scheme = runtime.NewScheme()
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(Scheme))
 	utilruntime.Must(segv1.AddToScheme(Scheme))
+	utilruntime.Must(cnpapi.AddToScheme(Scheme))
 }
 
 // NewClient returns a controller-runtime client for cfg that knows Scheme.
