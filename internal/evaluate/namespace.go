@@ -21,14 +21,20 @@ type NamespaceVerdict struct {
 	// Allowed is an over-approximation that holds only if pods matching
 	// Conditions exist.
 	Exact bool
-	// IngressPolicies are the "namespace/name" of the policies whose
-	// Ingress rules allow some possible pod pair, sorted.
+	// IngressPolicies are the "namespace/name" of the NetworkPolicies
+	// whose Ingress rules allow some possible pod pair, and the
+	// "ClusterNetworkPolicy/name" (ClusterPolicyKey) of the
+	// ClusterNetworkPolicies on the way of some allowed pair's ingress: one
+	// whose rule accepts it, passes it on to the NetworkPolicies, or (in the
+	// Baseline tier) accepts or passes it when no NetworkPolicy selects the
+	// destination; sorted.
 	IngressPolicies []string
 	// EgressPolicies are the same for Egress rules.
 	EgressPolicies []string
 	// UnisolatedDestination is set when some allowed pair's destination
-	// is a pod that no Ingress policy selects. A namespace whose policies
-	// all have non-empty podSelectors can hold such pods.
+	// is a pod that no Ingress policy selects, and no ClusterNetworkPolicy
+	// decides the pair before the NetworkPolicies. A namespace whose
+	// policies all have non-empty podSelectors can hold such pods.
 	UnisolatedDestination bool
 	// UnisolatedSource is the same for the source and Egress policies.
 	UnisolatedSource bool
@@ -59,12 +65,27 @@ type NamespaceVerdict struct {
 //     must also satisfy its own egress (ingress) side, so contradictory
 //     requirements on one pod rule a pair out.
 //
+// ClusterNetworkPolicies are applied in their order (see cnp.go and
+// cnp_namespace.go): the first Admin rule that matches a pod pair decides
+// it or passes it to the NetworkPolicies, which decide when one selects the
+// pod, then the Baseline tier, then the default, allow. A subject or peer
+// pod selector is a label constraint like a podSelector, and "no earlier
+// rule matched" is its negation, so the label reasoning stays exact.
+// Policies of equal priority are not ordered among themselves: the API
+// leaves their order to the implementation, so each may decide first.
+//
 // Two things are not label questions and are over-approximated:
 //
 //   - A named port is assumed to resolve, on some destination pod, to the
 //     queried port number with the rule's protocol.
-//   - An ipBlock peer is assumed to contain some pod's IP, unless PodCIDRs
-//     shows that the block, minus its exceptions, holds no pod address.
+//   - An ipBlock peer, or a ClusterNetworkPolicy networks peer, is assumed
+//     to contain some pod's IP, unless PodCIDRs shows that the block, minus
+//     its exceptions, holds no pod address. A networks peer that holds
+//     every pod address (every PodCIDR, or 0.0.0.0/0 and ::/0) matches
+//     every pod exactly.
+//
+// Such a rule may match or not, whichever allows more: it neither
+// makes the answer exact nor rules out what follows it.
 //
 // So Allowed=false is always sound, and Allowed=true is exact only when
 // Exact is set; otherwise Conditions say which pods would have to exist.
@@ -108,8 +129,73 @@ func (pr probe) String() string {
 }
 
 func (e *Evaluator) namespaceVerdict(fromNS, toNS string, port probe) NamespaceVerdict {
-	ing := e.nsAlternatives(ingress, toNS, fromNS, port)
-	eg := e.nsAlternatives(egress, fromNS, toNS, port)
+	return e.NamespacePair(fromNS, toNS).verdict(port)
+}
+
+// NamespacePair answers the namespace-level questions about one ordered
+// pair of namespaces, under the assumptions of NamespaceAllowed. It finds
+// once what every question about the pair shares: the
+// ClusterNetworkPolicies whose subject namespaces hold either end. Its
+// Ports and Policies also cut the ports where a ClusterNetworkPolicy rule's
+// range starts or ends, which NamespacePorts and NamespacePolicies do not:
+// with ClusterNetworkPolicies, ask the pair.
+type NamespacePair struct {
+	e        *Evaluator
+	from, to string
+	// ingAdmin and ingBaseline are the policies of each tier whose subject
+	// namespaces hold to, in evaluation order; egAdmin and egBaseline
+	// those whose subject namespaces hold from.
+	ingAdmin, ingBaseline, egAdmin, egBaseline []*clusterPolicy
+}
+
+// NamespacePair prepares the questions about pods of fromNS reaching pods
+// of toNS.
+func (e *Evaluator) NamespacePair(fromNS, toNS string) *NamespacePair {
+	np := &NamespacePair{e: e, from: fromNS, to: toNS}
+	if len(e.admin) == 0 && len(e.baseline) == 0 {
+		return np
+	}
+	fromLabels, toLabels := e.namespaceLabels(fromNS), e.namespaceLabels(toNS)
+	for _, t := range []struct {
+		policies []*clusterPolicy
+		ing, eg  *[]*clusterPolicy
+	}{{e.admin, &np.ingAdmin, &np.egAdmin}, {e.baseline, &np.ingBaseline, &np.egBaseline}} {
+		for _, p := range t.policies {
+			if len(p.ingress) > 0 && p.subjectNS.sel.Matches(toLabels) {
+				*t.ing = append(*t.ing, p)
+			}
+			if len(p.egress) > 0 && p.subjectNS.sel.Matches(fromLabels) {
+				*t.eg = append(*t.eg, p)
+			}
+		}
+	}
+	return np
+}
+
+// Allowed is NamespaceAllowed for the pair.
+func (np *NamespacePair) Allowed(port Port) NamespaceVerdict {
+	return np.verdict(probe{port: port.normalize(), guess: true})
+}
+
+// AllowedName is NamespaceAllowedName for the pair.
+func (np *NamespacePair) AllowedName(name PortName) NamespaceVerdict {
+	name.Protocol = defaultProtocol(name.Protocol)
+	return np.verdict(probe{port: Port{Protocol: name.Protocol}, name: name.Name, guess: true})
+}
+
+// clustered reports whether some ClusterNetworkPolicy has the pair's
+// destination (ingress) or source (egress) as its subject.
+func (np *NamespacePair) clustered(dir direction) bool {
+	if dir == ingress {
+		return len(np.ingAdmin)+len(np.ingBaseline) > 0
+	}
+	return len(np.egAdmin)+len(np.egBaseline) > 0
+}
+
+func (np *NamespacePair) verdict(port probe) NamespaceVerdict {
+	fromNS, toNS := np.from, np.to
+	ing := np.side(ingress, port)
+	eg := np.side(egress, port)
 	s := newSolver()
 
 	var v NamespaceVerdict
@@ -136,16 +222,8 @@ func (e *Evaluator) namespaceVerdict(fromNS, toNS string, port probe) NamespaceV
 				continue
 			}
 			v.Allowed = true
-			if i.policy == "" {
-				v.UnisolatedDestination = true
-			} else {
-				ingPolicies[i.policy] = true
-			}
-			if j.policy == "" {
-				v.UnisolatedSource = true
-			} else {
-				egPolicies[j.policy] = true
-			}
+			i.record(ingPolicies, &v.UnisolatedDestination)
+			j.record(egPolicies, &v.UnisolatedSource)
 			if needs := append(append([]string(nil), i.needs...), j.needs...); len(needs) > 0 {
 				conditions[strings.Join(needs, " and ")] = true
 			}
@@ -160,8 +238,12 @@ func (e *Evaluator) namespaceVerdict(fromNS, toNS string, port probe) NamespaceV
 	case !v.Allowed:
 		v.Assumption = "none: no pods, whatever their labels, named ports or IPs, can make this connection"
 		switch {
+		case !ingPossible && np.clustered(ingress):
+			v.Reason = fmt.Sprintf("denied: the ClusterNetworkPolicies and NetworkPolicies of %s admit no Ingress of %s", toNS, flow)
 		case !ingPossible:
 			v.Reason = fmt.Sprintf("denied: every pod of %s is ingress-isolated and no Ingress rule admits %s", toNS, flow)
+		case !egPossible && np.clustered(egress):
+			v.Reason = fmt.Sprintf("denied: the ClusterNetworkPolicies and NetworkPolicies of %s admit no Egress of %s", fromNS, flow)
 		case !egPossible:
 			v.Reason = fmt.Sprintf("denied: every pod of %s is egress-isolated and no Egress rule admits %s", fromNS, flow)
 		default:
@@ -201,11 +283,18 @@ func (v NamespaceVerdict) sides() string {
 // nsAlt is one way a direction can admit a connection: a conjunction of
 // label constraints on the source and destination pods.
 type nsAlt struct {
-	// policy is empty for the "pod selected by no policy" alternative.
+	// policy is the NetworkPolicy whose rule admits the connection; empty
+	// when none does (no NetworkPolicy selects the pod, or a
+	// ClusterNetworkPolicy decides first).
 	policy string
-	pos    term
-	// neg holds "not selected by policy P" clauses; only the non-isolated
-	// alternative has them.
+	// cluster are the keys of the ClusterNetworkPolicies on the way.
+	cluster []string
+	// unisolated is set when the way goes through "no NetworkPolicy of
+	// this direction selects the pod".
+	unisolated bool
+	pos        term
+	// neg holds the "not matched by" clauses: not selected by a policy,
+	// not matched by an earlier ClusterNetworkPolicy rule.
 	neg []clause
 	// needs describes the constraints for Conditions.
 	needs []string
@@ -220,52 +309,93 @@ func (a nsAlt) clauses() []clause {
 	return append([]clause{{a.pos}}, a.neg...)
 }
 
-// nsSide is every way one direction can admit a connection.
+// record adds the policies of the way to policies and notes an
+// unisolated pod.
+func (a nsAlt) record(policies map[string]bool, unisolated *bool) {
+	if a.policy != "" {
+		policies[a.policy] = true
+	}
+	for _, c := range a.cluster {
+		policies[c] = true
+	}
+	if a.unisolated {
+		*unisolated = true
+	}
+}
+
+// nsSide is every way one direction can admit a connection, and every way
+// it can refuse one.
 type nsSide struct {
 	alts []nsAlt
+	// denials are the ways the direction may refuse some pair, each a
+	// conjunction of clauses: with ways that rely on a guess (a named
+	// port, an address) counted as both matching and not.
+	denials [][]clause
+}
+
+// universal reports whether the direction admits the connection for every
+// pair of label sets: no pair can be refused.
+func (sd nsSide) universal(s *solver) bool {
+	for _, d := range sd.denials {
+		if s.satisfiable(d) {
+			return false
+		}
+	}
+	return true
+}
+
+// npLayer is what the NetworkPolicies of one namespace do in one
+// direction, when no ClusterNetworkPolicy decides first.
+type npLayer struct {
+	// open is "no policy of this direction selects the pod".
+	open nsAlt
+	// rules are the ways a selecting policy's rule admits the connection.
+	rules []nsAlt
 	// selected is "some policy of this direction selects the pod".
 	selected clause
 }
 
-// universal reports whether the direction admits the connection for every
-// pair of label sets: no pair can be both selected by some policy and
-// missed by every label-exact alternative.
-func (sd nsSide) universal(s *solver) bool {
-	cl := []clause{sd.selected}
-	for _, a := range sd.alts {
-		if a.policy == "" || a.approx {
-			continue
-		}
-		cl = append(cl, negateTerm(a.pos))
+// refusal is "some policy selects the pod and no rule admits it", with
+// rules that rely on a guess counted as not admitting; nil when no
+// policy of the direction can select a pod.
+func (l npLayer) refusal() []clause {
+	if len(l.selected) == 0 {
+		return nil
 	}
-	return !s.satisfiable(cl)
+	cl := []clause{l.selected}
+	for _, a := range l.rules {
+		if !a.approx {
+			cl = append(cl, negateTerm(a.pos))
+		}
+	}
+	return cl
 }
 
-// nsAlternatives lists the ways direction dir, governed by the policies of
-// selfNS, can admit a connection whose other end is in peerNS.
-func (e *Evaluator) nsAlternatives(dir direction, selfNS, peerNS string, port probe) nsSide {
+// nsAlternatives lists the ways direction dir, governed by the
+// NetworkPolicies of selfNS, can admit a connection whose other end is in
+// peerNS.
+func (e *Evaluator) nsAlternatives(dir direction, selfNS, peerNS string, port probe) npLayer {
 	selfSide, peerSide := dstSide, srcSide
 	selfRole, peerRole := "destination", "source"
 	if dir == egress {
 		selfSide, peerSide = srcSide, dstSide
 		selfRole, peerRole = peerRole, selfRole
 	}
-	var sd nsSide
-	open := nsAlt{}
+	var l npLayer
+	l.open.unisolated = true
 	var selectors []string
 	for _, p := range e.policies[selfNS] {
 		if !p.has(dir) {
 			continue
 		}
-		open.neg = append(open.neg, p.pods.notOnSide(selfSide))
-		sd.selected = append(sd.selected, p.pods.onSide(selfSide))
+		l.open.neg = append(l.open.neg, p.pods.notOnSide(selfSide))
+		l.selected = append(l.selected, p.pods.onSide(selfSide))
 		selectors = append(selectors, p.key+" selects "+p.pods.text)
 	}
 	if len(selectors) > 0 {
-		open.needs = []string{fmt.Sprintf("a %s pod in %s that no %s policy selects (%s)",
+		l.open.needs = []string{fmt.Sprintf("a %s pod in %s that no %s policy selects (%s)",
 			selfRole, selfNS, dir, strings.Join(selectors, ", "))}
 	}
-	sd.alts = append(sd.alts, open)
 
 	for _, p := range e.policies[selfNS] {
 		if !p.has(dir) {
@@ -286,17 +416,17 @@ func (e *Evaluator) nsAlternatives(dir direction, selfNS, peerNS string, port pr
 				base.approx = true
 			}
 			if len(r.peers) == 0 {
-				sd.alts = append(sd.alts, base)
+				l.rules = append(l.rules, base)
 				continue
 			}
 			for _, pr := range r.peers {
 				if a, ok := e.peerMayMatch(base, p, pr, peerNS, peerSide, peerRole); ok {
-					sd.alts = append(sd.alts, a)
+					l.rules = append(l.rules, a)
 				}
 			}
 		}
 	}
-	return sd
+	return l
 }
 
 // peerMayMatch extends base with what a pod of peerNS needs to match pr.
