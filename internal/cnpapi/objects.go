@@ -117,7 +117,7 @@ func (d *Detector) Version() (schema.GroupVersion, error) {
 	defer d.mu.Unlock()
 	ttl := cmp.Or(d.Found, 10*time.Minute)
 	if d.err != nil {
-		ttl = cmp.Or(d.NotFound, 30*time.Second)
+		ttl = d.RetryAfter()
 	}
 	if !d.at.IsZero() && time.Since(d.at) < ttl {
 		return d.gv, d.err
@@ -131,6 +131,12 @@ func (d *Detector) Version() (schema.GroupVersion, error) {
 	}
 	d.gv, d.err, d.at = gv, err, time.Now()
 	return gv, err
+}
+
+// RetryAfter is how long an ErrNotServed answer is kept: when to look
+// again.
+func (d *Detector) RetryAfter() time.Duration {
+	return cmp.Or(d.NotFound, 30*time.Second)
 }
 
 // Forget drops the remembered answer: the next Version asks discovery.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,10 +24,6 @@ import (
 )
 
 // +kubebuilder:rbac:groups=policy.networking.k8s.io,resources=clusternetworkpolicies,verbs=get;list;watch;create;patch;delete
-
-// notServedRequeue is how soon a profile that needs ClusterNetworkPolicies
-// the API server does not serve looks again (the CRD may be installed).
-const notServedRequeue = 30 * time.Second
 
 // clusterPolicies is what a pass sees of ClusterNetworkPolicies.
 type clusterPolicies struct {

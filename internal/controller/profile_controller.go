@@ -126,8 +126,9 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{RequeueAfter: staleRequeue}, nil
 	case o.isolation.listing:
 		return ctrl.Result{RequeueAfter: listingRequeue}, nil
-	case o.cnpMissing:
-		return ctrl.Result{RequeueAfter: notServedRequeue}, nil
+	case o.cnpMissing && r.ClusterNetworkPolicies != nil:
+		// The CRD may be installed: look again once the detector does.
+		return ctrl.Result{RequeueAfter: r.ClusterNetworkPolicies.RetryAfter()}, nil
 	}
 	return ctrl.Result{}, nil
 }

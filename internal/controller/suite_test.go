@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -81,6 +83,9 @@ var _ = BeforeSuite(func() {
 		Recorder:          mgr.GetEventRecorder("tierguard"),
 		OperatorNamespace: "tierguard-system",
 		ApplyConcurrency:  8,
+		// The ClusterNetworkPolicy CRD is installed mid-suite (cnp_test.go):
+		// noticed within half a second.
+		ClusterNetworkPolicies: &cnpapi.Detector{Discovery: discovery.NewDiscoveryClientForConfigOrDie(cfg), NotFound: 500 * time.Millisecond},
 	}
 	Expect(r.SetupWithManager(mgr, 2)).To(Succeed())
 	mgrCache = mgr.GetCache()
@@ -107,6 +112,8 @@ var _ = AfterSuite(func() {
 type writeCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
+	// log is every counted request, "METHOD path", in the order sent.
+	log []string
 }
 
 func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
@@ -117,6 +124,7 @@ func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 				w.counts = map[string]int{}
 			}
 			w.counts[req.Method+" "+req.URL.Path]++
+			w.log = append(w.log, req.Method+" "+req.URL.Path)
 			w.mu.Unlock()
 		}
 		return rt.RoundTrip(req)
@@ -132,6 +140,20 @@ func (w *writeCounter) snapshot() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// since returns the requests logged after the first n.
+func (w *writeCounter) since(n int) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.log[n:])
+}
+
+// logged returns how many requests were logged.
+func (w *writeCounter) logged() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.log)
 }
 
 // total returns the number of writes whose path contains any of parts.
