@@ -273,7 +273,12 @@ func rememberLabels(mem *memory.Profile, plan *render.Plan, actions []diff.Actio
 
 // managedAfter counts the profile's policies once the pass's writes are done.
 func managedAfter(plan *render.Plan, o outcome) int32 {
-	n := int32(len(plan.Governed))
+	var n int32
+	for _, g := range plan.Governed {
+		if g.Policy != nil {
+			n++
+		}
+	}
 	for i, a := range o.actions {
 		if a.Type == diff.ApplyPolicy && o.writes.pending(i) {
 			n--
