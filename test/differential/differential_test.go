@@ -14,7 +14,7 @@ import (
 
 var (
 	seedFlag     = flag.Uint64("seed", 0, "seed of the run; 0 draws one from the clock (the run prints it)")
-	clustersFlag = flag.Int("clusters", 200, "random clusters to generate")
+	clustersFlag = flag.Int("clusters", 500, "random clusters to generate")
 	portsFlag    = flag.Int("ports", 6, "ports drawn per endpoint pair, besides the destination's named ports")
 	shrinkFlag   = flag.Int("shrink", 5, "unexplained disagreements to shrink and print in full")
 	ignoreKnown  = flag.Bool("ignore-known", false, "treat known differences as unexplained, to shrink and print them")

@@ -278,13 +278,33 @@ func (g *generator) npPeer() networkingv1.NetworkPolicyPeer {
 		return networkingv1.NetworkPolicyPeer{PodSelector: g.selector(podKeys, false), NamespaceSelector: g.selector(namespaceKeys, true)}
 	}
 	cidr := g.prefix()
-	block := &networkingv1.IPBlock{CIDR: cidr.String()}
+	block := &networkingv1.IPBlock{CIDR: g.legacyCIDR(cidr)}
 	for range g.r.IntN(3) {
 		if x, ok := g.except(cidr); ok && !slices.Contains(block.Except, x.String()) {
-			block.Except = append(block.Except, x.String())
+			block.Except = append(block.Except, g.legacyCIDR(x))
 		}
 	}
 	return networkingv1.NetworkPolicyPeer{IPBlock: block}
+}
+
+// legacyCIDR writes p, now and then with host bits set: ipBlock is a
+// legacy CIDR field, which the API server accepts with host bits (and a
+// warning) unless the StrictIPCIDRValidation gate is on, and both engines
+// must ignore them.
+func (g *generator) legacyCIDR(p netip.Prefix) string {
+	if !g.chance(0.15) || p.Bits() == p.Addr().BitLen() {
+		return p.String()
+	}
+	var inside []netip.Addr
+	for _, a := range g.addresses() {
+		if p.Contains(a) && a != p.Addr() {
+			inside = append(inside, a)
+		}
+	}
+	if len(inside) == 0 {
+		return p.String()
+	}
+	return netip.PrefixFrom(pickFrom(g, inside), p.Bits()).String()
 }
 
 func (g *generator) npPort() networkingv1.NetworkPolicyPort {

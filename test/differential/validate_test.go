@@ -154,13 +154,16 @@ func validRule(peers []networkingv1.NetworkPolicyPeer, ports []networkingv1.Netw
 			if p.PodSelector != nil || p.NamespaceSelector != nil {
 				return errors.New("ipBlock with a selector")
 			}
+			// Legacy CIDR fields: host bits are accepted (with a
+			// warning) and ignored.
 			cidr, err := netip.ParsePrefix(p.IPBlock.CIDR)
-			if err != nil || cidr != cidr.Masked() {
+			if err != nil {
 				return fmt.Errorf("ipBlock cidr %q", p.IPBlock.CIDR)
 			}
+			cidr = cidr.Masked()
 			for _, x := range p.IPBlock.Except {
 				ex, err := netip.ParsePrefix(x)
-				if err != nil || ex != ex.Masked() || ex.Addr().Is4() != cidr.Addr().Is4() || ex.Bits() <= cidr.Bits() || !cidr.Contains(ex.Addr()) {
+				if err != nil || ex.Addr().Is4() != cidr.Addr().Is4() || ex.Bits() <= cidr.Bits() || !cidr.Contains(ex.Addr()) {
 					return fmt.Errorf("ipBlock except %q of %q", x, p.IPBlock.CIDR)
 				}
 			}
