@@ -64,8 +64,13 @@ verify: manifests generate bundle ## Fail when generated files (CRD, RBAC, DeepC
 # compete for the CPU with each other.
 test: manifests generate fmt vet envtest-assets kube-router ## Run unit, envtest, e2e and dataplane suites against the control plane built from source.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test $$($(GO) list ./... | grep -v -e /test/e2e -e /test/dataplane) -count=1 -timeout 30m
+	$(MAKE) test-differential
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test ./test/e2e/ -count=1 -timeout 20m
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" KUBE_ROUTER_BIN="$(KUBE_ROUTER_BIN)" $(GO) test ./test/dataplane/ -count=1 -timeout 20m
+
+.PHONY: test-differential
+test-differential: ## Compare internal/evaluate's verdicts with kube-network-policies' engine on random clusters (test/differential, its own module).
+	cd test/differential && $(GO) test ./... -count=1 -v -run .
 
 .PHONY: test-e2e
 test-e2e: envtest-assets ## Run only the end-to-end suite (test/e2e): the manager binary on a local control plane, driven through kubectl.
