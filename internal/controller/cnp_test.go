@@ -103,7 +103,7 @@ var _ = Describe("ClusterNetworkPolicy enforcement", Ordered, func() {
 		f.create(p)
 		Eventually(f.condition(f.id, segv1.ConditionReady), timeout, interval).Should(Equal("False/" + segv1.ReasonClusterNetworkPolicyNotServed))
 		Expect(policyCount(dev, prod, test)()).To(Equal(3))
-		Expect(tierOf(dev)()).To(Equal("dev"))
+		Expect(labelsOf(dev)).To(HaveKeyWithValue(f.key, "dev"))
 		Expect(f.get(f.id).Status.Conditions).To(ContainElement(HaveField("Message", ContainSubstring("NetworkPolicies of 3 namespace(s) are kept"))))
 	})
 
@@ -121,7 +121,7 @@ var _ = Describe("ClusterNetworkPolicy enforcement", Ordered, func() {
 		st := f.get(f.id).Status
 		Expect(st.ManagedClusterNetworkPolicies).To(BeEquivalentTo(4))
 		Expect(st.ManagedPolicies).To(BeZero())
-		Expect(tierOf(prod)()).To(Equal("prod"))
+		Expect(labelsOf(prod)).To(HaveKeyWithValue(f.key, "prod"))
 
 		log := writes.since(from)
 		lastApply, firstDelete := lastIndex(log, "PATCH", "/clusternetworkpolicies/"), firstIndex(log, "DELETE", "/networkpolicies/")
@@ -159,7 +159,7 @@ var _ = Describe("ClusterNetworkPolicy enforcement", Ordered, func() {
 		Eventually(clusterPolicyNames(f.id), timeout, interval).Should(ContainElement("tierguard." + f.id + ".prod." + ns))
 		Expect(k8s.Patch(bgCtx, namespaceWithLabels(ns, map[string]string{"env": "none"}), client.Merge)).To(Succeed())
 		Eventually(clusterPolicyNames(f.id), timeout, interval).Should(Equal(names("tierguard." + f.id + ".prod." + prod)))
-		Eventually(tierOf(ns), timeout, interval).Should(BeEmpty())
+		Eventually(func() map[string]string { return labelsOf(ns) }, timeout, interval).ShouldNot(HaveKey(f.key))
 	})
 
 	It("switches to Both: NetworkPolicies added, boundaries kept", func() {

@@ -39,8 +39,8 @@ func (r *ProfileReconciler) admitPlan(ctx context.Context, mem *memory.Profile, 
 			continue
 		}
 		g := plan.Lookup(a.Namespace)
-		if g == nil || checked[g.Tier] {
-			continue
+		if g == nil || g.Policy == nil || checked[g.Tier] {
+			continue // no NetworkPolicy planned: ClusterNetworkPolicies enforce
 		}
 		checked[g.Tier] = true
 		if mem.Accepted(g) {
