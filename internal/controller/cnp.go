@@ -165,6 +165,22 @@ func planClusterPolicies(profile *segv1.SegmentationProfile, plan *render.Plan, 
 	return nil
 }
 
+// keepHeld drops the deletions of the per-namespace policies of namespaces
+// the plan holds as they are (retained after leaving, in conflict,
+// terminating): such a namespace keeps its tier labels, so it stays a
+// subject of its tier's boundary and keeps the policy that passes its own
+// traffic.
+func keepHeld(plan *render.Plan, c clusterPolicies, deletes []diff.Action) []diff.Action {
+	return slices.DeleteFunc(deletes, func(a diff.Action) bool {
+		p := c.own[a.Name]
+		if p == nil || p.Spec.Subject.Namespaces == nil {
+			return false
+		}
+		ns := p.Spec.Subject.Namespaces.MatchLabels[render.MetadataNameLabel]
+		return ns != "" && plan.IsHeld(ns)
+	})
+}
+
 // passActions are a pass's writes in the three phases that keep a boundary
 // at every moment: ClusterNetworkPolicies applied first; then the
 // namespaces' labels and NetworkPolicies (their removal, when

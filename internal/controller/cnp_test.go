@@ -154,10 +154,16 @@ var _ = Describe("ClusterNetworkPolicy enforcement", Ordered, func() {
 		Expect(f.get(f.id).Status.Drift.Repairs).To(BeNumerically(">=", 2))
 	})
 
-	It("removes the pass policy of a namespace that leaves a Namespace-isolated tier", func() {
+	It("keeps the pass policy of a namespace retained after leaving a Namespace-isolated tier, and removes it on release", func() {
 		ns := f.envNamespace("prod-b", "prod")
-		Eventually(clusterPolicyNames(f.id), timeout, interval).Should(ContainElement("tierguard." + f.id + ".prod." + ns))
+		own := "tierguard." + f.id + ".prod." + ns
+		Eventually(clusterPolicyNames(f.id), timeout, interval).Should(ContainElement(own))
 		Expect(k8s.Patch(bgCtx, namespaceWithLabels(ns, map[string]string{"env": "none"}), client.Merge)).To(Succeed())
+		// leavePolicy Retain (the default): the namespace keeps its tier,
+		// so it keeps the policy that passes its own traffic.
+		Consistently(clusterPolicyNames(f.id), 2*time.Second, interval).Should(ContainElement(own))
+		Expect(labelsOf(ns)).To(HaveKeyWithValue(f.key, "prod"))
+		f.update(f.id, func(p *segv1.SegmentationProfile) { p.Spec.LeavePolicy = segv1.LeavePolicyRelease })
 		Eventually(clusterPolicyNames(f.id), timeout, interval).Should(Equal(names("tierguard." + f.id + ".prod." + prod)))
 		Eventually(func() map[string]string { return labelsOf(ns) }, timeout, interval).ShouldNot(HaveKey(f.key))
 	})

@@ -230,6 +230,7 @@ func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.Segmenta
 	mem.Prune(plan)
 	var pass passActions
 	pass.applies, pass.deletes = diff.ClusterPolicies(state.cnp.planned, state.cnp.own, mem.ClusterPolicySeen)
+	pass.deletes = keepHeld(plan, state.cnp, pass.deletes)
 	pass.namespaces = diff.Compute(plan, state.observed)
 	o := outcome{generation: profile.Generation, plan: plan, now: metav1.NewTime(time.Now()),
 		ownedByProfile: state.ownedByProfile, cnpMissing: state.cnp.wantedButMissing(profile)}
