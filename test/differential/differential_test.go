@@ -27,7 +27,6 @@ type outcome struct {
 	tierguard verdict
 	reason    string
 	reference verdict
-	known     string // the known difference that explains a disagreement
 }
 
 type clusterResult struct {

@@ -63,14 +63,14 @@ func newReference(c *cluster, opts ...referenceOption) (*reference, error) {
 	}
 	pods := make(podsByIP, len(c.Pods))
 	for _, p := range c.Pods {
-		labels, ok := nsLabels[p.Namespace]
+		ls, ok := nsLabels[p.Namespace]
 		if !ok {
-			labels = withNameLabel(p.Namespace, nil)
+			ls = withNameLabel(p.Namespace, nil)
 		}
 		info := &api.PodInfo{
 			Name:      p.Name,
 			Labels:    p.Labels,
-			Namespace: &api.Namespace{Name: p.Namespace, Labels: labels},
+			Namespace: &api.Namespace{Name: p.Namespace, Labels: ls},
 			Node:      &api.Node{Name: "node"},
 		}
 		for _, cp := range p.Ports {
