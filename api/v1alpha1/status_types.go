@@ -366,7 +366,9 @@ type Leak struct {
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Ports string `json:"ports,omitempty"`
-	// policy is the namespace/name of a NetworkPolicy that opens the hole.
+	// policy names a policy that opens the hole: namespace/name of a
+	// NetworkPolicy, or ClusterNetworkPolicy/name (an Admin-tier
+	// ClusterNetworkPolicy that takes precedence over Tierguard's).
 	// +kubebuilder:validation:MaxLength=317
 	// +required
 	Policy string `json:"policy"`

@@ -1,8 +1,6 @@
 package controller_test
 
 import (
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +16,7 @@ import (
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/render"
+	"github.com/tierguard/tierguard/test/harness"
 )
 
 // clusterPolicyNames lists the names of a profile's ClusterNetworkPolicies.
@@ -109,9 +108,8 @@ var _ = Describe("ClusterNetworkPolicy enforcement", Ordered, func() {
 
 	It("switches to ClusterNetworkPolicies once the CRD is installed, every boundary written before any NetworkPolicy goes", func() {
 		from := writes.logged()
-		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/network-policy-api").Output()
+		crd, err := harness.ClusterNetworkPolicyCRD()
 		Expect(err).NotTo(HaveOccurred())
-		crd := filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard", "policy.networking.k8s.io_clusternetworkpolicies.yaml")
 		_, err = envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{crd}})
 		Expect(err).NotTo(HaveOccurred())
 

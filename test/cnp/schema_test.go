@@ -5,9 +5,6 @@ package cnp
 import (
 	"context"
 	"encoding/json"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,14 +18,14 @@ import (
 	"github.com/tierguard/tierguard/test/harness"
 )
 
-// crdDir is the standard channel's CRD directory of the pinned module.
-func crdDir(t *testing.T) string {
+// crd is the pinned module's ClusterNetworkPolicy CRD.
+func crd(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/network-policy-api").Output()
+	path, err := harness.ClusterNetworkPolicyCRD()
 	if err != nil {
-		t.Fatalf("locate sigs.k8s.io/network-policy-api: %v", err)
+		t.Fatal(err)
 	}
-	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard")
+	return path
 }
 
 // TestRenderedPoliciesAreAccepted creates, with a server-side dry run, every
@@ -40,7 +37,7 @@ func TestRenderedPoliciesAreAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(crdDir(t), "policy.networking.k8s.io_clusternetworkpolicies.yaml")}}); err != nil {
+	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{crd(t)}}); err != nil {
 		t.Fatal(err)
 	}
 	sel := func(env string) *segv1.LabelSelector {

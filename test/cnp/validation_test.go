@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -72,7 +71,7 @@ func TestRuleBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(crdDir(t), "policy.networking.k8s.io_clusternetworkpolicies.yaml")}}); err != nil {
+	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{crd(t)}}); err != nil {
 		t.Fatal(err)
 	}
 	ports := func(n int) []segv1.NetworkPolicyPort {

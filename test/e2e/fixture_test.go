@@ -31,6 +31,8 @@ type fixture struct {
 	key string
 	// deletionPolicy is the profile's, empty for the default (Delete).
 	deletionPolicy string
+	// enforcement is the profile's, empty for the default (NetworkPolicy).
+	enforcement string
 }
 
 // nsSpec is a namespace to create: its short name and env label ("" for none).
@@ -113,6 +115,9 @@ spec:
 `, f.id, f.key, sel("dev"), sel("test"), sel("prod"), psaLabel, f.shared(), f.legacy())
 	if f.deletionPolicy != "" {
 		y += "  deletionPolicy: " + f.deletionPolicy + "\n"
+	}
+	if f.enforcement != "" {
+		y += "  enforcement: " + f.enforcement + "\n"
 	}
 	return y
 }

@@ -93,6 +93,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 
 	configDir := filepath.Join(repoRoot, "config")
 	Expect(harness.InstallCRD(ctx, kubectl, configDir)).To(Succeed())
+	// The cluster serves ClusterNetworkPolicy (network-policy-api, pinned
+	// in go.mod), as one whose CNI implements it does.
+	Expect(harness.InstallClusterNetworkPolicyCRD(ctx, kubectl)).To(Succeed())
 	Expect(harness.InstallRBAC(ctx, kubectl, configDir, filepath.Join(workDir, "rbac"))).To(Succeed())
 	// The manager runs under config/default's admission policies, as in a
 	// deployment: its own writes pass because its ClusterRole has assign.
