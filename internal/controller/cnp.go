@@ -66,16 +66,26 @@ func (r *ProfileReconciler) observeClusterPolicies(ctx context.Context, profile 
 	case err != nil:
 		return c, err
 	}
+	detected := gv
+	if w := r.watchedVersion(); w != "" {
+		// Once watched, a version is kept while it is served (the API
+		// server converts between the versions of one CRD): an upgrade of
+		// the CRD to a newer version needs no restart.
+		gv.Version = w
+	}
 	if err := r.watchClusterPolicies(gv); err != nil {
 		return c, err
 	}
 	list := cnpapi.NewList(gv)
 	if err := r.Client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
-		if isNotServed(err) {
-			r.ClusterNetworkPolicies.Forget() // removed since detected
-			return c, nil
+		if !isNotServed(err) {
+			return c, fmt.Errorf("list cluster network policies: %w", err)
 		}
-		return c, fmt.Errorf("list cluster network policies: %w", err)
+		r.ClusterNetworkPolicies.Forget() // removed since detected
+		if gv != detected {
+			return c, fmt.Errorf("ClusterNetworkPolicy %s is no longer served, %s is: restart the manager to watch it", gv.Version, detected.Version)
+		}
+		return c, nil
 	}
 	items, err := cnpapi.Items(list)
 	if err != nil {
@@ -124,9 +134,6 @@ func (r *ProfileReconciler) watchClusterPolicies(gv schema.GroupVersion) error {
 	if r.ctl == nil || r.cnpWatching == gv.Version {
 		return nil
 	}
-	if r.cnpWatching != "" {
-		return fmt.Errorf("the served ClusterNetworkPolicy version changed from %s to %s: restart the manager", r.cnpWatching, gv.Version)
-	}
 	src := source.Kind(r.cache, cnpapi.NewObject(gv), handler.EnqueueRequestsFromMapFunc(r.clusterPolicyOwner),
 		r.echoes.Predicate(segv1.KindClusterNetworkPolicy))
 	if err := r.ctl.Watch(src); err != nil {
@@ -134,6 +141,13 @@ func (r *ProfileReconciler) watchClusterPolicies(gv schema.GroupVersion) error {
 	}
 	r.cnpWatching = gv.Version
 	return nil
+}
+
+// watchedVersion is the version watched, or "" before the first watch.
+func (r *ProfileReconciler) watchedVersion() string {
+	r.cnpWatchMu.Lock()
+	defer r.cnpWatchMu.Unlock()
+	return r.cnpWatching
 }
 
 func (r *ProfileReconciler) clusterPolicyOwner(ctx context.Context, obj client.Object) []reconcile.Request {

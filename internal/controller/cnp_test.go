@@ -227,6 +227,17 @@ var _ = Describe("ClusterNetworkPolicy enforcement", Ordered, func() {
 		}
 	})
 
+	It("writes the NetworkPolicies again when the CRD is removed", func() {
+		f.update(f.id, func(p *segv1.SegmentationProfile) { p.Spec.Enforcement = segv1.EnforcementClusterNetworkPolicy })
+		Eventually(policyCount(dev, prod, test), timeout, interval).Should(BeZero())
+		f.waitEnforced(f.id)
+		crd, err := harness.ClusterNetworkPolicyCRD()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(envtest.UninstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{crd}})).To(Succeed())
+		Eventually(f.condition(f.id, segv1.ConditionReady), timeout, interval).Should(Equal("False/" + segv1.ReasonClusterNetworkPolicyNotServed))
+		Eventually(policyCount(dev, prod, test), timeout, interval).Should(Equal(3))
+	})
+
 	AfterAll(f.cleanup)
 })
 

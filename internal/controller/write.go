@@ -265,6 +265,11 @@ func (r *ProfileReconciler) applyClusterPolicy(ctx context.Context, a diff.Actio
 	live.SetName(a.Name)
 	err = r.Client.Patch(ctx, live, client.RawPatch(types.ApplyPatchType, data), client.FieldOwner(FieldManager), client.ForceOwnership)
 	if err != nil {
+		if isNotServed(err) && r.ClusterNetworkPolicies != nil {
+			// The CRD went: the next pass finds out, and writes the
+			// NetworkPolicies again.
+			r.ClusterNetworkPolicies.Forget()
+		}
 		return writeFailed, fmt.Errorf("apply cluster network policy %s: %w", a.Name, err)
 	}
 	got, err := cnpapi.ToV1beta1(live)
