@@ -19,6 +19,11 @@
 //     watches, and reads the manager's memory (VmHWM, heap in use after a
 //     forced GC) with and without unrelated objects, and its CPU and
 //     allocation profiles during the cold start.
+//   - enforcement (-cnp-at, default 1,000): one cold start per
+//     spec.enforcement (NetworkPolicy, ClusterNetworkPolicy, Both), each on
+//     a fresh plane with the ClusterNetworkPolicy CRD installed: time to
+//     Ready=True, NetworkPolicies and ClusterNetworkPolicies present, the
+//     manager's writes and memory, and their ratios to NetworkPolicy mode.
 //
 // Nothing is asserted: targets are printed next to the figures. See the
 // flags (go run ./test/bench -h) for smaller, faster runs.

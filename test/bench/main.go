@@ -43,6 +43,7 @@ type options struct {
 	extraObjects        int
 	extrasAt            int
 	cpuProfileAt        int
+	cnpAt               int
 	cpuProfileSeconds   int
 	driftProfileSeconds int
 	out                 string
@@ -105,6 +106,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.extraObjects, "extra-objects", 10000, "Unrelated ConfigMaps, and foreign NetworkPolicies, added to measure the cache.")
 	flag.IntVar(&o.extrasAt, "extras-at", 1000, "Scale whose full run adds the unrelated objects (0: none).")
 	flag.IntVar(&o.cpuProfileAt, "cpu-profile-at", 5000, "Scale whose cold start is profiled (0: none).")
+	flag.IntVar(&o.cnpAt, "cnp-at", 1000, "Governed namespaces of the enforcement comparison: one cold start per spec.enforcement (NetworkPolicy, ClusterNetworkPolicy, Both), each on a fresh plane with the ClusterNetworkPolicy CRD (0: none).")
 	flag.IntVar(&o.cpuProfileSeconds, "cpu-profile-seconds", 40, "Length of the CPU profile, from just before the profile's creation.")
 	flag.IntVar(&o.driftProfileSeconds, "drift-profile-seconds", 20, "Length of the CPU profile taken while drift is repaired, at the profiled scale.")
 	flag.StringVar(&o.out, "out", "test/bench/results", "Directory of latest.json and latest.md.")
@@ -216,6 +218,11 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("%d namespaces: %w", n, err)
 		}
 		res.Scales = append(res.Scales, s)
+	}
+	if o.cnpAt > 0 {
+		if res.Enforcement, err = b.compareEnforcement(ctx, o.cnpAt); err != nil {
+			return fmt.Errorf("enforcement comparison: %w", err)
+		}
 	}
 	res.Versions["kubernetes"] = b.k8sVersion
 	res.Scaling = scaling(res.Scales)

@@ -25,6 +25,9 @@ func markdown(r *Results) string {
 			phasesTable(&b, s)
 		}
 	}
+	if r.Enforcement != nil {
+		enforcementSection(&b, r.Enforcement)
+	}
 	for _, s := range r.Scales {
 		if s.Managed != nil && s.Managed.Profiles != nil {
 			profilesSection(&b, s)

@@ -27,6 +27,8 @@ type Results struct {
 	// Scaling compares the per-namespace cold start cost of the largest
 	// scale with the smallest's.
 	Scaling *Scaling `json:"scaling,omitempty"`
+	// Enforcement compares the cost of the enforcement modes at one scale.
+	Enforcement *EnforcementComparison `json:"enforcement,omitempty"`
 	// Targets are the issue's targets next to the figures (not asserted).
 	Targets []Target `json:"targets"`
 }
