@@ -41,10 +41,12 @@ func (np *NamespacePair) Policies(ports PortSet) []string {
 			found[p] = true
 		}
 	}
+	// Every port of an interval has the same answer: ask its first, as
+	// Ports did.
 	forEachInterval(np.cuts(), func(r PortRange) {
 		for _, want := range ports.Ranges {
 			if want.Protocol == r.Protocol && want.From <= r.To && r.From <= want.To {
-				record(np.verdict(probe{port: Port{Protocol: r.Protocol, Port: max(r.From, want.From)}}))
+				record(np.verdict(probe{port: Port{Protocol: r.Protocol, Port: r.From}}))
 				return
 			}
 		}

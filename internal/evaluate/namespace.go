@@ -135,13 +135,15 @@ func (e *Evaluator) namespaceVerdict(fromNS, toNS string, port probe) NamespaceV
 // NamespacePair answers the namespace-level questions about one ordered
 // pair of namespaces, under the assumptions of NamespaceAllowed. It finds
 // once what every question about the pair shares: the
-// ClusterNetworkPolicies whose subject namespaces hold either end. Its
-// Ports and Policies also cut the ports where a ClusterNetworkPolicy rule's
-// range starts or ends, which NamespacePorts and NamespacePolicies do not:
-// with ClusterNetworkPolicies, ask the pair.
+// ClusterNetworkPolicies whose subject namespaces hold either end, and the
+// answer to each question asked. Its Ports and Policies also cut the ports
+// where a ClusterNetworkPolicy rule's range starts or ends, which
+// NamespacePorts and NamespacePolicies do not: with ClusterNetworkPolicies,
+// ask the pair. A pair is not safe for concurrent use; the Evaluator is.
 type NamespacePair struct {
 	e        *Evaluator
 	from, to string
+	answers  map[probe]NamespaceVerdict
 	// ingAdmin and ingBaseline are the policies of each tier whose subject
 	// namespaces hold to, in evaluation order; egAdmin and egBaseline
 	// those whose subject namespaces hold from.
@@ -193,6 +195,18 @@ func (np *NamespacePair) clustered(dir direction) bool {
 }
 
 func (np *NamespacePair) verdict(port probe) NamespaceVerdict {
+	if v, ok := np.answers[port]; ok {
+		return v
+	}
+	v := np.decide(port)
+	if np.answers == nil {
+		np.answers = map[probe]NamespaceVerdict{}
+	}
+	np.answers[port] = v
+	return v
+}
+
+func (np *NamespacePair) decide(port probe) NamespaceVerdict {
 	fromNS, toNS := np.from, np.to
 	ing := np.side(ingress, port)
 	eg := np.side(egress, port)

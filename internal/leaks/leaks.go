@@ -1,22 +1,24 @@
 // Package leaks finds holes in a profile's isolation: traffic that the
-// profile forbids but that the cluster's NetworkPolicies, taken together,
-// allow. NetworkPolicies are additive, so any policy besides Tierguard's in a
+// profile forbids but that the cluster's policies, taken together, allow.
+// NetworkPolicies are additive, so any policy besides Tierguard's in a
 // governed namespace (an allow-all, a namespaceSelector: {} rule, a Helm
-// chart's policy) can open what the profile closes. The analysis is at
-// namespace level (pods unknown) with internal/evaluate, and names the
-// policies that open each hole. It is pure.
+// chart's policy) can open what the profile closes; an Admin
+// ClusterNetworkPolicy is evaluated before every NetworkPolicy, so one that
+// accepts, or passes on, traffic ahead of Tierguard's can open it too. The
+// analysis is at namespace level (pods unknown) with internal/evaluate, and
+// names the policies that open each hole. It is pure.
 package leaks
 
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/evaluate"
@@ -36,7 +38,10 @@ type Leak struct {
 	// Ports are the ports open beyond the profile's intent, e.g. "TCP/all",
 	// "TCP/22, TCP/8080" or, for a named port, TCP/"ssh".
 	Ports string
-	// Policy is the "namespace/name" of a policy that opens some of them.
+	// Policy is the "namespace/name" of a NetworkPolicy, or the
+	// "ClusterNetworkPolicy/name" of a ClusterNetworkPolicy, that opens
+	// some of them: an Admin one that accepts the traffic or passes it on
+	// to the NetworkPolicies, a Baseline one that accepts it.
 	Policy string
 }
 
@@ -53,11 +58,37 @@ func (l Leak) String() string {
 	return fmt.Sprintf("%s to namespace %s on %s, opened by %s", l.Source(), l.To, l.Ports, l.Policy)
 }
 
-// Find returns the leaks of a plan, sorted, given every namespace and every
-// NetworkPolicy in the governed namespaces (others are ignored). Only
-// namespaces that hold a policy other than Tierguard's are examined: without
-// one, Tierguard's policy alone decides, and it is the intent.
+// Find is FindWith for a cluster without ClusterNetworkPolicies.
 func Find(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []render.Namespace, policies []networkingv1.NetworkPolicy) []Leak {
+	return FindWith(profile, plan, namespaces, policies, nil)
+}
+
+// FindWith returns the leaks of a plan, sorted, given every namespace (with
+// the labels Tierguard sets), every NetworkPolicy in the governed
+// namespaces (others are ignored) and every ClusterNetworkPolicy, of either
+// tier. policies hold Tierguard's planned NetworkPolicies when the profile's
+// enforcement uses them, and clusterPolicies its planned
+// ClusterNetworkPolicies when it uses those (recognized by their profile
+// and managed-by labels and name prefix), next to every other policy.
+//
+// Only pairs of namespaces that some other policy can open are examined: a
+// NetworkPolicy's peers into (or, with egress isolation, out of) its
+// governed namespace, and an Admin ClusterNetworkPolicy's Accept and Pass
+// rules, between their subject and peer namespaces, when the policy may
+// come before Tierguard's (a lower priority number or an equal one, whose
+// order the API leaves undefined; any priority when Tierguard writes no
+// ClusterNetworkPolicy). Without other policies, Tierguard's alone decide,
+// and they are the intent: nothing is computed. Deny rules, and Baseline
+// policies, close traffic or apply after Tierguard's; the analysis counts
+// them where they decide, but they never make a pair worth examining.
+func FindWith(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []render.Namespace,
+	policies []networkingv1.NetworkPolicy, clusterPolicies []npav1beta1.ClusterNetworkPolicy) []Leak {
+	// The controller asks on every change: a cluster with nothing but
+	// Tierguard's policies costs one pass over them, without allocating.
+	cnps := classify(profile, clusterPolicies)
+	if len(cnps.openers) == 0 && !anyForeign(plan, policies) {
+		return nil
+	}
 	byNS := map[string][]networkingv1.NetworkPolicy{}
 	foreign := map[string]bool{}
 	for _, p := range policies {
@@ -65,14 +96,11 @@ func Find(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []re
 			continue
 		}
 		byNS[p.Namespace] = append(byNS[p.Namespace], p)
-		if !isManaged(p) {
+		if !isManaged(&p) {
 			foreign[p.Namespace] = true
 		}
 	}
-	if len(foreign) == 0 {
-		return nil
-	}
-	cluster := evaluate.Cluster{}
+	cluster := evaluate.Cluster{ClusterNetworkPolicies: clusterPolicies}
 	var live []string
 	for _, ns := range namespaces {
 		if ns.Terminating {
@@ -88,26 +116,21 @@ func Find(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []re
 	if err != nil {
 		return nil // a selector admission validation refuses
 	}
-	f := &finder{plan: plan, eval: evaluate.New(cluster), intent: in, found: map[Leak]bool{}}
+	f := &finder{plan: plan, eval: evaluate.New(cluster), intent: in, managed: managedKeys(profile, clusterPolicies),
+		classes: newSourceClasses(plan, in, namespaces, byNS, clusterPolicies),
+		found:   map[Leak]bool{}, opened: map[openedKey]*opening{}}
 	peers := newPeerIndex(namespaces)
-	for _, to := range slices.Sorted(maps.Keys(foreign)) {
-		sources := peers.reach(byNS[to], ingress)
-		for _, from := range live {
-			if sources.has(from) {
-				f.check(from, to)
-			}
+	candidates := pairs{}
+	for ns := range foreign {
+		candidates.add(ingress, reachable{set: map[string]bool{ns: true}}, peers.reach(byNS[ns], ingress))
+		if in.EgressIsolated() {
+			candidates.add(egress, reachable{set: map[string]bool{ns: true}}, peers.reach(byNS[ns], egress))
 		}
 	}
-	if in.EgressIsolated() {
-		for _, from := range slices.Sorted(maps.Keys(foreign)) {
-			destinations := peers.reach(byNS[from], egress)
-			for _, to := range live {
-				if destinations.has(to) {
-					f.check(from, to)
-				}
-			}
-		}
+	for _, c := range cnps.openers {
+		peers.reachCluster(c, &candidates, in.EgressIsolated())
 	}
+	candidates.each(live, f.classes.group, f.check)
 	out := make([]Leak, 0, len(f.found))
 	for l := range f.found {
 		out = append(out, l)
@@ -149,7 +172,64 @@ type reachable struct {
 	set map[string]bool
 }
 
-func (r reachable) has(ns string) bool { return r.all || r.set[ns] }
+func (r reachable) empty() bool { return !r.all && len(r.set) == 0 }
+
+// members lists the live namespaces of the set, in live's order.
+func (r reachable) members(live []string, isLive map[string]bool) []string {
+	if r.all {
+		return live
+	}
+	out := make([]string, 0, len(r.set))
+	for ns := range r.set {
+		if isLive[ns] {
+			out = append(out, ns)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pairs are the pairs of namespaces worth examining, as products of a set
+// of sources and a set of destinations.
+type pairs []struct{ from, to reachable }
+
+// add records the pairs between self, the namespaces a policy governs in
+// direction dir, and peer, those it can admit.
+func (ps *pairs) add(dir direction, self, peer reachable) {
+	if self.empty() || peer.empty() {
+		return
+	}
+	if dir == ingress {
+		*ps = append(*ps, struct{ from, to reachable }{from: peer, to: self})
+	} else {
+		*ps = append(*ps, struct{ from, to reachable }{from: self, to: peer})
+	}
+}
+
+// each calls fn for every destination of each product, with its sources
+// grouped by group.
+func (ps pairs) each(live []string, group func([]string) []sourceGroup, fn func(sources []sourceGroup, to string)) {
+	isLive := make(map[string]bool, len(live))
+	for _, ns := range live {
+		isLive[ns] = true
+	}
+	var everyone []sourceGroup // every namespace, grouped once: many policies admit all
+	for _, p := range ps {
+		var sources []sourceGroup
+		switch {
+		case p.from.all && everyone != nil:
+			sources = everyone
+		case p.from.all:
+			everyone = group(live)
+			sources = everyone
+		default:
+			sources = group(p.from.members(live, isLive))
+		}
+		for _, to := range p.to.members(live, isLive) {
+			fn(sources, to)
+		}
+	}
+}
 
 func newPeerIndex(namespaces []render.Namespace) *peerIndex {
 	return &peerIndex{namespaces: namespaces, bySelector: map[string]map[string]bool{}}
@@ -163,7 +243,7 @@ func (x *peerIndex) reach(policies []networkingv1.NetworkPolicy, dir direction) 
 	out := reachable{set: map[string]bool{}}
 	for i := range policies {
 		p := &policies[i]
-		if isManaged(*p) {
+		if isManaged(p) {
 			continue
 		}
 		var peerLists [][]networkingv1.NetworkPolicyPeer
@@ -230,43 +310,17 @@ func sourceRank(l Leak) int {
 	return 1
 }
 
-func isManaged(p networkingv1.NetworkPolicy) bool {
-	return p.Name == render.PolicyName && p.Labels[render.ManagedByLabel] == render.ManagedByValue
-}
-
-type finder struct {
-	plan   *render.Plan
-	eval   *evaluate.Evaluator
-	intent *intent.Intent
-	found  map[Leak]bool
-}
-
-// check records the leaks from one namespace to another: one per policy
-// that opens any of the ports beyond the intent, each with all of them.
-func (f *finder) check(from, to string) {
-	if from == to {
-		return
-	}
-	intended := f.intent.Ports(from, to)
-	if intended.All() {
-		return
-	}
-	extra := f.eval.NamespacePorts(from, to).Possible.Minus(intended)
-	if extra.Empty() {
-		return
-	}
-	leak := Leak{To: to, Ports: strings.Join(extra.Strings(), ", ")}
-	if g := f.plan.Lookup(from); g != nil {
-		leak.FromTier = g.Tier
-	} else {
-		leak.FromNamespace = from
-	}
-	for _, p := range f.eval.NamespacePolicies(from, to, extra) {
-		if strings.HasSuffix(p, "/"+render.PolicyName) && f.plan.Lookup(strings.TrimSuffix(p, "/"+render.PolicyName)) != nil {
-			continue // Tierguard's own policy states the intent
+// anyForeign reports whether a governed namespace holds a policy besides
+// Tierguard's.
+func anyForeign(plan *render.Plan, policies []networkingv1.NetworkPolicy) bool {
+	for i := range policies {
+		if !isManaged(&policies[i]) && plan.Lookup(policies[i].Namespace) != nil {
+			return true
 		}
-		l := leak
-		l.Policy = p
-		f.found[l] = true
 	}
+	return false
+}
+
+func isManaged(p *networkingv1.NetworkPolicy) bool {
+	return p.Name == render.PolicyName && p.Labels[render.ManagedByLabel] == render.ManagedByValue
 }

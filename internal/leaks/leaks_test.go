@@ -1,6 +1,7 @@
 package leaks
 
 import (
+	"slices"
 	"testing"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -37,14 +38,19 @@ func testProfile(egress segv1.EgressIsolation) *segv1.SegmentationProfile {
 // and Tierguard's own policies for the profile.
 func cluster(t *testing.T, p *segv1.SegmentationProfile) (*render.Plan, []render.Namespace, []networkingv1.NetworkPolicy) {
 	t.Helper()
-	raw := []render.Namespace{
+	return clusterOf(t, p, []render.Namespace{
 		{Name: "dev-a", Labels: map[string]string{"env": "dev"}},
 		{Name: "test-a", Labels: map[string]string{"env": "test"}},
 		{Name: "prod-a", Labels: map[string]string{"env": "prod"}},
 		{Name: "prod-b", Labels: map[string]string{"env": "prod"}},
 		{Name: "ingress", Labels: map[string]string{}},
 		{Name: "other", Labels: map[string]string{}},
-	}
+	})
+}
+
+// clusterOf is cluster over the given namespaces.
+func clusterOf(t *testing.T, p *segv1.SegmentationProfile, raw []render.Namespace) (*render.Plan, []render.Namespace, []networkingv1.NetworkPolicy) {
+	t.Helper()
 	plan, err := render.Compute(render.Input{Profile: p, Namespaces: raw})
 	if err != nil {
 		t.Fatal(err)
@@ -253,6 +259,9 @@ func TestFind(t *testing.T) {
 			}
 			plan, namespaces, policies := cluster(t, p)
 			got := Find(p, plan, namespaces, append(policies, tc.foreign...))
+			if all := everyPair(t, p, enforced{plan: plan, namespaces: namespaces}, append(policies, tc.foreign...), nil); !slices.Equal(got, all) {
+				t.Errorf("asking every pair gives other leaks:\n%s", lines(all))
+			}
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d leaks:\n%v\nwant %d:\n%v", len(got), got, len(tc.want), tc.want)
 			}
