@@ -12,6 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/cnpapi"
@@ -37,14 +40,28 @@ type EnforcementComparison struct {
 	// a ClusterNetworkPolicy of its own.
 	NamespaceIsolatedTiers []string `json:"namespaceIsolatedTiers"`
 	NamespaceIsolated      int      `json:"namespaceIsolated"`
-	// Modes are the runs, NetworkPolicy first.
-	Modes []EnforcementRun `json:"modes"`
+	// Runs is the number of cold starts per mode.
+	Runs int `json:"runs"`
+	// Modes are the modes measured, NetworkPolicy first.
+	Modes []EnforcementMode `json:"modes"`
 }
 
-// EnforcementRun is one mode's cold start.
-type EnforcementRun struct {
+// EnforcementMode is one mode's runs, each on a fresh plane; the runs of
+// the modes alternate, so a change in the machine's load touches each.
+type EnforcementMode struct {
 	// Enforcement is the profile's spec.enforcement.
 	Enforcement segv1.Enforcement `json:"enforcement"`
+	// Runs are the cold starts.
+	Runs []EnforcementRun `json:"runs"`
+	// ReadySeconds, FromProfileSeconds and PeakRSSMiB are spreads over the
+	// runs.
+	ReadySeconds       Spread `json:"readySeconds"`
+	FromProfileSeconds Spread `json:"fromProfileSeconds"`
+	PeakRSSMiB         Spread `json:"peakRssMiB"`
+}
+
+// EnforcementRun is one cold start of a mode.
+type EnforcementRun struct {
 	// ReadySeconds is from the manager's process start until the watch
 	// shows Ready=True (reason Enforced: every write of the pass
 	// succeeded); FromProfileSeconds counts from the profile's creation.
@@ -65,11 +82,11 @@ type EnforcementRun struct {
 	Memory Memory `json:"memory"`
 }
 
-// compareEnforcement runs one cold start per enforcement mode at n governed
-// namespaces.
+// compareEnforcement runs cold starts of each enforcement mode at n
+// governed namespaces, the modes in turn.
 func (b *bench) compareEnforcement(ctx context.Context, n int) (*EnforcementComparison, error) {
 	l := newLayout(n, b.opts.unrelated)
-	out := &EnforcementComparison{Namespaces: n}
+	out := &EnforcementComparison{Namespaces: n, Runs: b.opts.cnpRuns}
 	for _, t := range b.profile.Spec.Tiers {
 		if t.Isolation == segv1.IsolationNamespace {
 			out.NamespaceIsolatedTiers = append(out.NamespaceIsolatedTiers, string(t.Name))
@@ -79,21 +96,36 @@ func (b *bench) compareEnforcement(ctx context.Context, n int) (*EnforcementComp
 		return nil, errors.New("the sample profile has no tier with isolation Namespace: no per-namespace ClusterNetworkPolicy would be counted")
 	}
 	for _, mode := range enforcementModes {
-		b.logf("N=%d: cold start with enforcement %s", n, mode)
-		r, isolated, err := b.runEnforcement(ctx, l, mode)
-		if err != nil {
-			return nil, fmt.Errorf("enforcement %s: %w", mode, err)
+		out.Modes = append(out.Modes, EnforcementMode{Enforcement: mode})
+	}
+	runs := b.opts.cnpRuns
+	for i := range runs {
+		for j := range out.Modes {
+			m := &out.Modes[j]
+			b.logf("N=%d: cold start with enforcement %s, run %d of %d", n, m.Enforcement, i+1, runs)
+			r, isolated, err := b.runEnforcement(ctx, l, m.Enforcement, i)
+			if err != nil {
+				return nil, fmt.Errorf("enforcement %s run %d: %w", m.Enforcement, i+1, err)
+			}
+			out.NamespaceIsolated = isolated
+			m.Runs = append(m.Runs, r)
 		}
-		out.NamespaceIsolated = isolated
-		out.Modes = append(out.Modes, r)
+	}
+	for j := range out.Modes {
+		m := &out.Modes[j]
+		var ready, fromProfile, rss []float64
+		for _, r := range m.Runs {
+			ready, fromProfile, rss = append(ready, r.ReadySeconds), append(fromProfile, r.FromProfileSeconds), append(rss, r.Memory.PeakRSSMiB)
+		}
+		m.ReadySeconds, m.FromProfileSeconds, m.PeakRSSMiB = spreadOf(ready), spreadOf(fromProfile), spreadOf(rss)
 	}
 	return out, nil
 }
 
 // runEnforcement measures one mode on a fresh plane; it also returns how
 // many governed namespaces are in a Namespace-isolated tier.
-func (b *bench) runEnforcement(ctx context.Context, l layout, mode segv1.Enforcement) (EnforcementRun, int, error) {
-	dir := filepath.Join(b.workDir, fmt.Sprintf("enforcement-%d-%s", len(l.Governed), strings.ToLower(string(mode))))
+func (b *bench) runEnforcement(ctx context.Context, l layout, mode segv1.Enforcement, run int) (EnforcementRun, int, error) {
+	dir := filepath.Join(b.workDir, fmt.Sprintf("enforcement-%d-%s-%d", len(l.Governed), strings.ToLower(string(mode)), run))
 	p, err := startPlane(ctx, dir, b.configDir, nil)
 	if err != nil {
 		return EnforcementRun{}, 0, err
@@ -116,9 +148,15 @@ func (b *bench) runEnforcement(ctx context.Context, l layout, mode segv1.Enforce
 // layout, starts the manager, creates the profile with mode and measures
 // until Ready=True and settled.
 func (r *managedRun) enforcementColdStart(ctx context.Context, mode segv1.Enforcement) (EnforcementRun, int, error) {
-	out := EnforcementRun{Enforcement: mode}
+	var out EnforcementRun
 	r.b.noteVersion(r.p)
+	// The watchers stop with this run, before the plane does.
+	octx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if err := harness.InstallClusterNetworkPolicyCRD(ctx, r.p.kubectl); err != nil {
+		return out, 0, err
+	}
+	if err := watchClusterNetworkPolicies(octx, r.p.adminCfg); err != nil {
 		return out, 0, err
 	}
 	if err := r.l.create(ctx, r.p.admin); err != nil {
@@ -128,8 +166,6 @@ func (r *managedRun) enforcementColdStart(ctx context.Context, mode segv1.Enforc
 	if err != nil {
 		return out, 0, err
 	}
-	octx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	if r.obs, err = newObserver(octx, r.p.adminCfg); err != nil {
 		return out, 0, err
 	}
@@ -177,6 +213,27 @@ func (r *managedRun) enforcementColdStart(ctx context.Context, mode segv1.Enforc
 		out.ReadySeconds, out.FromProfileSeconds, out.NetworkPolicies, out.ClusterNetworkPolicies,
 		out.PlannedNetworkPolicies, out.PlannedClusterNetworkPolicies, out.Writes.StateTotal, out.Memory.PeakRSSMiB)
 	return out, isolated, nil
+}
+
+// watchClusterNetworkPolicies watches ClusterNetworkPolicies until ctx ends,
+// as the CNI that enforces them would, and returns once the watch has
+// synced. The API server builds a custom resource's storage and watch cache
+// on the first request for it and refuses watches while that cache fills
+// ("storage is (re)initializing", 429, retry after 1 s): without a watcher
+// already there, the manager's first watch would stall a second, a cost of
+// this fresh plane and not of ClusterNetworkPolicy mode.
+func watchClusterNetworkPolicies(ctx context.Context, cfg *rest.Config) error {
+	dc, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("dynamic client: %w", err)
+	}
+	f := dynamicinformer.NewDynamicSharedInformerFactory(dc, 0)
+	inf := f.ForResource(cnpGVR).Informer()
+	f.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return errors.New("watch ClusterNetworkPolicies: cache did not sync")
+	}
+	return nil
 }
 
 // countObjects lists the NetworkPolicies and ClusterNetworkPolicies present

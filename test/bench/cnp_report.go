@@ -11,18 +11,22 @@ import (
 func enforcementSection(b *strings.Builder, c *EnforcementComparison) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("## Enforcement modes, N = %s\n\n", thousands(c.Namespaces))
-	w("One cold start per spec.enforcement, each on a fresh plane with the ClusterNetworkPolicy CRD (network-policy-api, standard channel) installed; the sample profile with only spec.enforcement set. ")
+	w("%d cold start(s) per spec.enforcement, the modes in turn, each on a fresh plane with the ClusterNetworkPolicy CRD (network-policy-api, standard channel) installed and watched (as the CNI would: the API server builds a custom resource's watch cache on its first request); the sample profile with only spec.enforcement set. ", c.Runs)
 	w("Tiers with isolation Namespace: %s (%d governed namespaces, one ClusterNetworkPolicy each besides one per tier). ", strings.Join(c.NamespaceIsolatedTiers, ", "), c.NamespaceIsolated)
-	w("Ready: from the manager's start to the watch showing Ready=True. Objects: listed once the manager settled (planned by the renderer in brackets); stored size is their JSON without managedFields. Writes: the manager's, in the audit log, until settled.\n\n")
+	w("Ready: from the manager's start to the watch showing Ready=True (min / median / max over the runs). Objects: listed once the manager settled (planned by the renderer in brackets); stored size is their JSON without managedFields. Writes: the manager's, in the audit log, until settled. Objects, size, writes and heap are the first run's.\n\n")
 	w("| Enforcement | Ready (s) | from profile (s) | NetworkPolicies | ClusterNetworkPolicies | stored (KiB) | state writes | writes by resource and verb | peak RSS (MiB) | heap in use (MiB) |\n")
 	w("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, m := range c.Modes {
-		w("| %s | %.2f | %.2f | %d (%d) | %d (%d) | %.0f | %d | %s | %.1f | %.1f |\n",
-			m.Enforcement, m.ReadySeconds, m.FromProfileSeconds, m.NetworkPolicies, m.PlannedNetworkPolicies,
-			m.ClusterNetworkPolicies, m.PlannedClusterNetworkPolicies, m.StoredKiB, m.Writes.StateTotal, writesText(m.Writes),
-			m.Memory.PeakRSSMiB, m.Memory.HeapInuseMiB)
+		if len(m.Runs) == 0 {
+			continue
+		}
+		r := m.Runs[0]
+		w("| %s | %s | %s | %d (%d) | %d (%d) | %.0f | %d | %s | %s | %.1f |\n",
+			m.Enforcement, spreadText(m.ReadySeconds, "%.2f"), spreadText(m.FromProfileSeconds, "%.2f"),
+			r.NetworkPolicies, r.PlannedNetworkPolicies, r.ClusterNetworkPolicies, r.PlannedClusterNetworkPolicies,
+			r.StoredKiB, r.Writes.StateTotal, writesText(r.Writes), spreadText(m.PeakRSSMiB, "%.1f"), r.Memory.HeapInuseMiB)
 	}
-	if len(c.Modes) < 2 {
+	if len(c.Modes) < 2 || len(c.Modes[0].Runs) == 0 {
 		w("\n")
 		return
 	}
@@ -33,15 +37,20 @@ func enforcementSection(b *strings.Builder, c *EnforcementComparison) {
 		}
 		return fmt.Sprintf("%.2f", v/b)
 	}
-	objects := func(m EnforcementRun) float64 { return float64(m.NetworkPolicies + m.ClusterNetworkPolicies) }
-	w("\nRatios to %s mode, same run:\n\n", base.Enforcement)
+	objects := func(r EnforcementRun) float64 { return float64(r.NetworkPolicies + r.ClusterNetworkPolicies) }
+	w("\nRatios to %s mode, same bench run (medians for times and peak RSS):\n\n", base.Enforcement)
 	w("| Enforcement | Ready | from profile | objects | stored size | state writes | peak RSS | heap in use |\n|---|---|---|---|---|---|---|---|\n")
+	b0 := base.Runs[0]
 	for _, m := range c.Modes[1:] {
+		if len(m.Runs) == 0 {
+			continue
+		}
+		r := m.Runs[0]
 		w("| %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Enforcement,
-			ratio(m.ReadySeconds, base.ReadySeconds), ratio(m.FromProfileSeconds, base.FromProfileSeconds),
-			ratio(objects(m), objects(base)), ratio(m.StoredKiB, base.StoredKiB),
-			ratio(float64(m.Writes.StateTotal), float64(base.Writes.StateTotal)),
-			ratio(m.Memory.PeakRSSMiB, base.Memory.PeakRSSMiB), ratio(m.Memory.HeapInuseMiB, base.Memory.HeapInuseMiB))
+			ratio(m.ReadySeconds.Median, base.ReadySeconds.Median), ratio(m.FromProfileSeconds.Median, base.FromProfileSeconds.Median),
+			ratio(objects(r), objects(b0)), ratio(r.StoredKiB, b0.StoredKiB),
+			ratio(float64(r.Writes.StateTotal), float64(b0.Writes.StateTotal)),
+			ratio(m.PeakRSSMiB.Median, base.PeakRSSMiB.Median), ratio(r.Memory.HeapInuseMiB, b0.Memory.HeapInuseMiB))
 	}
 	w("\n")
 }

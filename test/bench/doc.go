@@ -19,7 +19,7 @@
 //     watches, and reads the manager's memory (VmHWM, heap in use after a
 //     forced GC) with and without unrelated objects, and its CPU and
 //     allocation profiles during the cold start.
-//   - enforcement (-cnp-at, default 1,000): one cold start per
+//   - enforcement (-cnp-at, default 1,000; -cnp-runs): cold starts of each
 //     spec.enforcement (NetworkPolicy, ClusterNetworkPolicy, Both), each on
 //     a fresh plane with the ClusterNetworkPolicy CRD installed: time to
 //     Ready=True, NetworkPolicies and ClusterNetworkPolicies present, the

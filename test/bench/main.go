@@ -44,6 +44,7 @@ type options struct {
 	extrasAt            int
 	cpuProfileAt        int
 	cnpAt               int
+	cnpRuns             int
 	cpuProfileSeconds   int
 	driftProfileSeconds int
 	out                 string
@@ -106,7 +107,8 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.extraObjects, "extra-objects", 10000, "Unrelated ConfigMaps, and foreign NetworkPolicies, added to measure the cache.")
 	flag.IntVar(&o.extrasAt, "extras-at", 1000, "Scale whose full run adds the unrelated objects (0: none).")
 	flag.IntVar(&o.cpuProfileAt, "cpu-profile-at", 5000, "Scale whose cold start is profiled (0: none).")
-	flag.IntVar(&o.cnpAt, "cnp-at", 1000, "Governed namespaces of the enforcement comparison: one cold start per spec.enforcement (NetworkPolicy, ClusterNetworkPolicy, Both), each on a fresh plane with the ClusterNetworkPolicy CRD (0: none).")
+	flag.IntVar(&o.cnpAt, "cnp-at", 1000, "Governed namespaces of the enforcement comparison: cold starts of each spec.enforcement (NetworkPolicy, ClusterNetworkPolicy, Both), each on a fresh plane with the ClusterNetworkPolicy CRD (0: none).")
+	flag.IntVar(&o.cnpRuns, "cnp-runs", 1, "Cold starts per enforcement mode at -cnp-at, the modes in turn.")
 	flag.IntVar(&o.cpuProfileSeconds, "cpu-profile-seconds", 40, "Length of the CPU profile, from just before the profile's creation.")
 	flag.IntVar(&o.driftProfileSeconds, "drift-profile-seconds", 20, "Length of the CPU profile taken while drift is repaired, at the profiled scale.")
 	flag.StringVar(&o.out, "out", "test/bench/results", "Directory of latest.json and latest.md.")
@@ -128,8 +130,8 @@ func parseFlags() (options, error) {
 	if o.coldRuns, err = parseRuns(coldRuns, o.scales); err != nil {
 		return o, fmt.Errorf("-cold-runs: %w", err)
 	}
-	if o.rawRuns < 1 || o.concurrency < 1 || o.unrelated < 2 {
-		return o, errors.New("-raw-runs and -concurrency must be positive, -unrelated at least 2")
+	if o.rawRuns < 1 || o.cnpRuns < 1 || o.concurrency < 1 || o.unrelated < 2 {
+		return o, errors.New("-raw-runs, -cnp-runs and -concurrency must be positive, -unrelated at least 2")
 	}
 	return o, nil
 }
