@@ -63,6 +63,7 @@ func (np *NamespacePair) side(dir direction, port probe) nsSide {
 		}
 		if a.matched && a.action == cnpDeny {
 			sd.denials = append(sd.denials, a.clauses())
+			sd.refusals = append(sd.refusals, refusal{policy: a.policy, clauses: a.clauses()})
 			continue
 		}
 		// Passed, or no Admin rule matched: the NetworkPolicies decide.
@@ -79,7 +80,9 @@ func (np *NamespacePair) side(dir direction, port probe) nsSide {
 		open := joinPaths(layer.open, a)
 		for _, b := range basePaths {
 			if b.matched && b.action == cnpDeny {
-				sd.denials = append(sd.denials, append(open.clauses(), b.clauses()...))
+				denial := append(open.clauses(), b.clauses()...)
+				sd.denials = append(sd.denials, denial)
+				sd.refusals = append(sd.refusals, refusal{policy: b.policy, clauses: denial})
 				continue
 			}
 			sd.alts = append(sd.alts, joinPaths(open, b))

@@ -94,19 +94,22 @@ func TestNamespaceAllowedClusterNetworkPolicies(t *testing.T) {
 		in, eg     []string
 		unisoDst   bool
 		conditions []string
+		// refused are the ingress refusers, checked when set.
+		refused []string
 	}{
 		{name: "an Admin Accept opens what a NetworkPolicy closes", policies: []np{denyAllProd},
 			cnps: []nslCNP{nslIn(nslPolicy("open", admin, 10, prodNS, nil), nslAccept, stagingNS, nil)},
 			want: true, exact: true, in: []string{"ClusterNetworkPolicy/open"}},
 		{name: "an Admin Deny closes what a NetworkPolicy opens", policies: []np{allowAllProd},
-			cnps: []nslCNP{nslIn(nslPolicy("boundary", admin, 10, prodNS, nil), nslDeny, anyNS, nil)}, exact: true},
+			cnps: []nslCNP{nslIn(nslPolicy("boundary", admin, 10, prodNS, nil), nslDeny, anyNS, nil)}, exact: true,
+			refused: []string{"ClusterNetworkPolicy/boundary"}},
 		{name: "an Admin Pass leaves the decision to the NetworkPolicies", policies: []np{denyAllProd},
 			cnps: []nslCNP{nslIn(nslIn(nslPolicy("p", admin, 10, prodNS, nil), nslPass, stagingNS, nil), nslAccept, anyNS, nil)}, exact: true},
 		{name: "an Admin Pass with no NetworkPolicy reaches the Baseline Deny",
 			cnps: []nslCNP{
 				nslIn(nslPolicy("p", admin, 10, prodNS, nil), nslPass, stagingNS, nil),
 				nslIn(nslPolicy("base", baseline, 10, prodNS, nil), nslDeny, anyNS, nil),
-			}, exact: true},
+			}, exact: true, refused: []string{"ClusterNetworkPolicy/base"}},
 		{name: "an Admin Pass with no NetworkPolicy and no Baseline is allowed, by the Pass",
 			cnps: []nslCNP{nslIn(nslPolicy("p", admin, 10, prodNS, nil), nslPass, stagingNS, nil)},
 			want: true, exact: true, in: []string{"ClusterNetworkPolicy/p"}, unisoDst: true},
@@ -119,7 +122,7 @@ func TestNamespaceAllowedClusterNetworkPolicies(t *testing.T) {
 			cnps: []nslCNP{nslIn(nslIn(nslPolicy("base", baseline, 10, prodNS, nil), nslAccept, stagingNS, nil), nslDeny, anyNS, nil)},
 			want: true, exact: true, in: []string{"ClusterNetworkPolicy/base"}, unisoDst: true},
 		{name: "a Baseline Deny yields to a NetworkPolicy, for the pods it selects", policies: []np{pol("prod", "web-open", web, ingressRules(inRule{}))},
-			cnps: []nslCNP{nslIn(nslPolicy("base", baseline, 10, prodNS, nil), nslDeny, anyNS, nil)},
+			cnps: []nslCNP{nslIn(nslPolicy("base", baseline, 10, prodNS, nil), nslDeny, anyNS, nil)}, refused: []string{"ClusterNetworkPolicy/base"},
 			want: true, in: []string{"prod/web-open"}, conditions: []string{"a destination pod in prod matching app=web (selected by prod/web-open)"}},
 		{name: "an Admin Accept of some source pods is a condition",
 			cnps: []nslCNP{nslIn(nslIn(nslPolicy("web", admin, 10, prodNS, nil), nslAccept, stagingNS, web), nslDeny, anyNS, nil)},
@@ -179,6 +182,9 @@ func TestNamespaceAllowedClusterNetworkPolicies(t *testing.T) {
 			}
 			if !sameList(v.IngressPolicies, tc.in) || !sameList(v.EgressPolicies, tc.eg) {
 				t.Errorf("policies in=%v eg=%v, want in=%v eg=%v", v.IngressPolicies, v.EgressPolicies, tc.in, tc.eg)
+			}
+			if tc.refused != nil && !sameList(v.IngressRefusers, tc.refused) {
+				t.Errorf("IngressRefusers=%v, want %v", v.IngressRefusers, tc.refused)
 			}
 			if tc.want && v.UnisolatedDestination != tc.unisoDst {
 				t.Errorf("UnisolatedDestination=%v, want %v", v.UnisolatedDestination, tc.unisoDst)

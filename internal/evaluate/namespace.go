@@ -38,6 +38,12 @@ type NamespaceVerdict struct {
 	UnisolatedDestination bool
 	// UnisolatedSource is the same for the source and Egress policies.
 	UnisolatedSource bool
+	// IngressRefusers are the keys ("ClusterNetworkPolicy/name") of the
+	// ClusterNetworkPolicies whose Deny rule decides some possible pod
+	// pair's ingress, sorted; EgressRefusers the same for egress. A
+	// refusal by NetworkPolicies is isolation without an admitting rule.
+	IngressRefusers []string
+	EgressRefusers  []string
 	// Conditions lists, one per way the traffic can be allowed, what must
 	// hold about the pods for that way to apply; the conditions inside an
 	// entry all apply together. Empty when Exact.
@@ -245,6 +251,8 @@ func (np *NamespacePair) decide(port probe) NamespaceVerdict {
 	}
 	v.IngressPolicies = sortedKeys(ingPolicies)
 	v.EgressPolicies = sortedKeys(egPolicies)
+	v.IngressRefusers = ing.refusers(s)
+	v.EgressRefusers = eg.refusers(s)
 	v.Exact = !v.Allowed || (ing.universal(s) && eg.universal(s))
 
 	flow := fmt.Sprintf("pods of %s to pods of %s on %s", fromNS, toNS, port)
@@ -345,6 +353,26 @@ type nsSide struct {
 	// conjunction of clauses: with ways that rely on a guess (a named
 	// port, an address) counted as both matching and not.
 	denials [][]clause
+	// refusals are the denials by a ClusterNetworkPolicy's Deny rule.
+	refusals []refusal
+}
+
+// refusal is a way a ClusterNetworkPolicy's Deny rule refuses a pair.
+type refusal struct {
+	policy  string
+	clauses []clause
+}
+
+// refusers returns the ClusterNetworkPolicies whose Deny rule may decide
+// some pair, sorted.
+func (sd nsSide) refusers(s *solver) []string {
+	found := map[string]bool{}
+	for _, r := range sd.refusals {
+		if !found[r.policy] && s.satisfiable(r.clauses) {
+			found[r.policy] = true
+		}
+	}
+	return sortedKeys(found)
 }
 
 // universal reports whether the direction admits the connection for every
