@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
-	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/leaks"
@@ -98,7 +97,8 @@ func analyzeIsolation(profile *segv1.SegmentationProfile, mem *memory.Profile, s
 			policies = append(policies, *g.Policy)
 		}
 	}
-	found := findLeaks(profile, o.plan, namespaces, policies, slices.Concat(state.cnp.planned, state.cnp.others))
+	// Tierguard's ClusterNetworkPolicies as planned, next to every other.
+	found := leaks.FindWith(profile, o.plan, namespaces, policies, slices.Concat(state.cnp.planned, state.cnp.others))
 	mem.RememberLeaks(key, found)
 	return isolationResult{known: true, leaks: found}
 }
@@ -128,10 +128,3 @@ func leakKey(plan *render.Plan, state *observation, foreign []networkingv1.Netwo
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// findLeaks runs the leak analysis over NetworkPolicies and
-// ClusterNetworkPolicies (Tierguard's planned ones and every other).
-func findLeaks(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []render.Namespace,
-	policies []networkingv1.NetworkPolicy, clusterPolicies []npav1beta1.ClusterNetworkPolicy) []leaks.Leak {
-	_ = clusterPolicies
-	return leaks.Find(profile, plan, namespaces, policies)
-}
