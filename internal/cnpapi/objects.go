@@ -18,10 +18,10 @@ import (
 
 // AddToScheme registers both versions Tierguard can write.
 func AddToScheme(s *runtime.Scheme) error {
-	if err := npav1beta1.AddToScheme(s); err != nil {
+	if err := npav1beta1.Install(s); err != nil {
 		return err
 	}
-	return npav1alpha2.AddToScheme(s)
+	return npav1alpha2.Install(s)
 }
 
 // Tierguard renders v1beta1 and reads and writes the served version: the

@@ -127,4 +127,3 @@ func leakKey(plan *render.Plan, state *observation, foreign []networkingv1.Netwo
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
-
