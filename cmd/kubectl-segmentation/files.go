@@ -7,6 +7,7 @@ import (
 	"os"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/cli"
@@ -64,6 +65,20 @@ func readPolicies(stdin io.Reader, path string) ([]networkingv1.NetworkPolicy, e
 	ps, err := cli.ReadPolicies(r)
 	if err != nil {
 		return nil, fmt.Errorf("reading policies %s: %w", path, err)
+	}
+	return ps, nil
+}
+
+// readClusterPolicies reads the ClusterNetworkPolicies file at path.
+func readClusterPolicies(stdin io.Reader, path string) ([]npav1beta1.ClusterNetworkPolicy, error) {
+	r, closeFn, err := open(stdin, path)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	ps, err := cli.ReadClusterPolicies(r)
+	if err != nil {
+		return nil, fmt.Errorf("reading cluster network policies %s: %w", path, err)
 	}
 	return ps, nil
 }

@@ -9,6 +9,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/cli"
@@ -17,35 +18,43 @@ import (
 
 // matrixOptions are the matrix command's flags and streams.
 type matrixOptions struct {
-	streams           genericiooptions.IOStreams
-	configFlags       *genericclioptions.ConfigFlags
-	profileName       string
-	profilePath       string
-	namespacesPath    string
-	policiesPath      string
-	fromCluster       bool
-	byNamespace       bool
-	output            string
-	operatorNamespace string
-	podCIDRs          []string
+	streams        genericiooptions.IOStreams
+	configFlags    *genericclioptions.ConfigFlags
+	profileName    string
+	profilePath    string
+	namespacesPath string
+	policiesPath   string
+	// clusterPoliciesPath holds ClusterNetworkPolicies, for an offline
+	// matrix of a cluster that has some.
+	clusterPoliciesPath string
+	fromCluster         bool
+	byNamespace         bool
+	output              string
+	operatorNamespace   string
+	podCIDRs            []string
 }
 
 func newMatrixCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &matrixOptions{streams: streams, configFlags: genericclioptions.NewConfigFlags(true)}
 	cmd := &cobra.Command{
-		Use:   "matrix [--profile NAME] (--from-cluster | --profile-file FILE --namespaces FILE [--policies FILE]) [-o table|json]",
-		Short: "Print the tier-by-tier connectivity the NetworkPolicies allow, against the profile's intent",
-		Long: `Matrix evaluates the NetworkPolicies for every ordered pair of namespaces
-and compares what they allow with what the profile intends. The table has a
+		Use:   "matrix [--profile NAME] (--from-cluster | --profile-file FILE --namespaces FILE [--policies FILE] [--cluster-network-policies FILE]) [-o table|json]",
+		Short: "Print the tier-by-tier connectivity the policies allow, against the profile's intent",
+		Long: `Matrix evaluates the NetworkPolicies and ClusterNetworkPolicies for every
+ordered pair of namespaces, in their order of precedence (Admin
+ClusterNetworkPolicies, then NetworkPolicies, then Baseline ones), and
+compares what they allow with what the profile intends. The table has a
 row and a column per tier, plus the shared and the ungoverned namespaces
 (one per namespace with --by-namespace); a cell reads allow, deny, or the
 ports allowed, and is marked ! where the policies differ from the intent.
 The differences follow, with the policies responsible.
 
-Offline, the policies are Tierguard's rendered ones (replacing any
-tierguard-isolation policy in the files) plus those of --policies, and the
-namespaces carry the labels Tierguard would set. With --from-cluster the
-cluster's namespaces and NetworkPolicies are taken as they are.
+Offline, the policies are Tierguard's rendered ones for the profile's
+spec.enforcement (replacing any of Tierguard's in the files) plus those of
+--policies and --cluster-network-policies, and the namespaces carry the
+labels Tierguard would set. With --from-cluster the cluster's namespaces,
+NetworkPolicies and ClusterNetworkPolicies (policy.networking.k8s.io
+v1beta1, else v1alpha2; none when the cluster does not serve them) are
+taken as they are.
 
 Pods are assumed to have any labels and named ports, and IPs inside
 --pod-cidr. Exit codes: 0 success (differences included), 1 invalid profile
@@ -67,7 +76,9 @@ or input, 2 usage error.`,
 	flags.StringVar(&o.profilePath, "profile-file", "", "SegmentationProfile file (YAML or JSON); - reads stdin")
 	flags.StringVar(&o.namespacesPath, "namespaces", "", "namespaces as printed by kubectl get namespaces -o yaml, or a stream of Namespaces; - reads stdin")
 	flags.StringVar(&o.policiesPath, "policies", "", "NetworkPolicies as printed by kubectl get networkpolicies -A -o yaml, or a stream; - reads stdin")
-	flags.BoolVar(&o.fromCluster, "from-cluster", false, "read the profile, namespaces and NetworkPolicies from the cluster")
+	flags.StringVar(&o.clusterPoliciesPath, "cluster-network-policies", "",
+		"ClusterNetworkPolicies as printed by kubectl get clusternetworkpolicies -o yaml, or a stream; - reads stdin")
+	flags.BoolVar(&o.fromCluster, "from-cluster", false, "read the profile, namespaces, NetworkPolicies and ClusterNetworkPolicies from the cluster")
 	flags.BoolVar(&o.byNamespace, "by-namespace", false, "one row and column per namespace instead of per tier")
 	flags.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	flags.StringVar(&o.operatorNamespace, "operator-namespace", defaultOperatorNamespace, "the namespace Tierguard runs in, which it never governs")
@@ -77,6 +88,7 @@ or input, 2 usage error.`,
 	cmd.MarkFlagsMutuallyExclusive("from-cluster", "profile-file")
 	cmd.MarkFlagsMutuallyExclusive("from-cluster", "namespaces")
 	cmd.MarkFlagsMutuallyExclusive("from-cluster", "policies")
+	cmd.MarkFlagsMutuallyExclusive("from-cluster", "cluster-network-policies")
 	cmd.MarkFlagsMutuallyExclusive("profile", "profile-file")
 	cmd.MarkFlagsRequiredTogether("profile-file", "namespaces")
 	return cmd
@@ -87,13 +99,13 @@ func (o *matrixOptions) run(ctx context.Context) error {
 		return fmt.Errorf("--output must be table or json, not %q", o.output)
 	}
 	stdin := 0
-	for _, p := range []string{o.profilePath, o.namespacesPath, o.policiesPath} {
+	for _, p := range []string{o.profilePath, o.namespacesPath, o.policiesPath, o.clusterPoliciesPath} {
 		if p == "-" {
 			stdin++
 		}
 	}
 	if stdin > 1 {
-		return fmt.Errorf("only one of --profile-file, --namespaces and --policies can read stdin")
+		return fmt.Errorf("only one of --profile-file, --namespaces, --policies and --cluster-network-policies can read stdin")
 	}
 	for _, c := range o.podCIDRs {
 		if _, err := netip.ParsePrefix(c); err != nil {
@@ -140,8 +152,18 @@ func (o *matrixOptions) fileMatrix(ctx context.Context) (*cli.Matrix, []string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	namespaces, policies = cli.Applied(plan, namespaces, policies)
-	m, err := cli.BuildMatrix(cli.MatrixInput{Profile: profile, Plan: plan, Namespaces: namespaces, Policies: policies, PodCIDRs: o.podCIDRs})
+	var clusterPolicies []npav1beta1.ClusterNetworkPolicy
+	if o.clusterPoliciesPath != "" {
+		if clusterPolicies, err = readClusterPolicies(o.streams.In, o.clusterPoliciesPath); err != nil {
+			return nil, nil, invalidInput(err)
+		}
+	}
+	namespaces, policies, clusterPolicies, err = cli.Applied(profile, plan, namespaces, policies, clusterPolicies)
+	if err != nil {
+		return nil, nil, invalidInput(fmt.Errorf("rendering profile %s: %w", profile.Name, err))
+	}
+	m, err := cli.BuildMatrix(cli.MatrixInput{Profile: profile, Plan: plan, Namespaces: namespaces, Policies: policies,
+		ClusterPolicies: clusterPolicies, PodCIDRs: o.podCIDRs})
 	if err != nil {
 		return nil, nil, invalidInput(fmt.Errorf("profile %s: %w", profile.Name, err))
 	}

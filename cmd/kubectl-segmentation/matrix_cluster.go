@@ -12,7 +12,7 @@ import (
 )
 
 // clusterMatrix checks a profile of the cluster against the cluster's
-// namespaces and NetworkPolicies as they are.
+// namespaces, NetworkPolicies and ClusterNetworkPolicies as they are.
 func (o *matrixOptions) clusterMatrix(ctx context.Context) (*cli.Matrix, []string, error) {
 	config, err := o.configFlags.ToRESTConfig()
 	if err != nil {
@@ -30,13 +30,18 @@ func (o *matrixOptions) clusterMatrix(ctx context.Context) (*cli.Matrix, []strin
 	if err != nil {
 		return nil, nil, invalidInput(err)
 	}
+	clusterPolicies, served, err := cli.LoadClusterPolicies(ctx, config)
+	if err != nil {
+		return nil, nil, invalidInput(err)
+	}
 	// The intent comes from the plan, which the cluster's other profiles
 	// shape through conflicts, as they do for the controller.
 	plan, err := o.plan(render.Input{Profile: profile, OtherProfiles: state.Profiles, Namespaces: state.Namespaces})
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := cli.BuildMatrix(cli.MatrixInput{Profile: profile, Plan: plan, Namespaces: state.Namespaces, Policies: policies, PodCIDRs: o.podCIDRs})
+	m, err := cli.BuildMatrix(cli.MatrixInput{Profile: profile, Plan: plan, Namespaces: state.Namespaces, Policies: policies,
+		ClusterPolicies: clusterPolicies, PodCIDRs: o.podCIDRs})
 	if err != nil {
 		return nil, nil, invalidInput(fmt.Errorf("profile %s: %w", profile.Name, err))
 	}
@@ -51,6 +56,10 @@ func (o *matrixOptions) clusterMatrix(ctx context.Context) (*cli.Matrix, []strin
 	var notes []string
 	if m.Mode == segv1.ModeAudit {
 		notes = append(notes, "The profile is in Audit mode: Tierguard writes no policies, so the differences are what Enforce would change.")
+	}
+	if !served && render.UsesClusterNetworkPolicies(profile) {
+		notes = append(notes, fmt.Sprintf("The cluster does not serve ClusterNetworkPolicies, which the profile's enforcement (%s) needs: Tierguard writes NetworkPolicies instead until it does.",
+			render.Enforcement(profile)))
 	}
 	return m, notes, nil
 }

@@ -30,7 +30,7 @@ func TestMatrixAndStatusUsageErrors(t *testing.T) {
 		{"policies from the cluster", []string{"matrix", "--from-cluster", "--policies", "x.yaml"}, "[from-cluster policies] were all set"},
 		{"both inputs", append([]string{"matrix", "--from-cluster"}, offline...), "none of the others can be"},
 		{"unknown output", append([]string{"matrix", "-o", "yaml"}, offline...), `--output must be table or json, not "yaml"`},
-		{"stdin twice", []string{"matrix", "--profile-file", "-", "--namespaces", "-"}, "only one of --profile-file, --namespaces and --policies can read stdin"},
+		{"stdin twice", []string{"matrix", "--profile-file", "-", "--namespaces", "-"}, "only one of --profile-file, --namespaces, --policies and --cluster-network-policies can read stdin"},
 		{"bad pod CIDR", append([]string{"matrix", "--pod-cidr", "10.0.0.0"}, offline...), "--pod-cidr"},
 		{"positional argument", append([]string{"matrix", "extra"}, offline...), `unknown command "extra"`},
 		{"status without a name", []string{"status"}, "accepts 1 arg(s), received 0"},

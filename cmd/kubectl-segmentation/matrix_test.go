@@ -39,11 +39,17 @@ type pairJSON struct {
 func matrixJSON(t *testing.T, args ...string) map[[2]string]pairJSON {
 	t.Helper()
 	r := runPlugin(t, "", append([]string{"matrix", "-o", "json"}, args...)...).mustSucceed(t)
+	return decodePairs(t, r.stdout)
+}
+
+// decodePairs decodes the output of matrix -o json.
+func decodePairs(t *testing.T, stdout string) map[[2]string]pairJSON {
+	t.Helper()
 	var pairs []pairJSON
-	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec := json.NewDecoder(strings.NewReader(stdout))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&pairs); err != nil {
-		t.Fatalf("output is not a JSON array of pairs: %v\n%s", err, r.stdout)
+		t.Fatalf("output is not a JSON array of pairs: %v\n%s", err, stdout)
 	}
 	out := map[[2]string]pairJSON{}
 	for _, p := range pairs {
@@ -357,6 +363,6 @@ func TestMatrixHelp(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("exit %d", r.code)
 	}
-	mustContain(t, r.stdout, "kubectl segmentation matrix [--profile NAME] (--from-cluster | --profile-file FILE --namespaces FILE [--policies FILE])",
+	mustContain(t, r.stdout, "kubectl segmentation matrix [--profile NAME] (--from-cluster | --profile-file FILE --namespaces FILE [--policies FILE] [--cluster-network-policies FILE])",
 		"--by-namespace", "--pod-cidr", "--kubeconfig")
 }

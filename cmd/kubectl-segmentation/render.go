@@ -39,12 +39,14 @@ func newRenderCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	}
 	cmd := &cobra.Command{
 		Use:   "render --profile FILE (--namespaces FILE | --from-cluster) [-o yaml|json]",
-		Short: "Print the namespace labels and NetworkPolicies a profile results in",
+		Short: "Print the namespace labels and policies a profile results in",
 		Long: `Render validates a SegmentationProfile file with the rules the API server
 enforces, then prints, for every namespace the profile governs, the
-Namespace with its resulting labels followed by its NetworkPolicy.
-Namespaces the profile leaves alone are not printed; conflicts and skipped
-namespaces are reported on stderr.
+Namespace with its resulting labels followed by its NetworkPolicy (unless
+spec.enforcement is ClusterNetworkPolicy), then, when spec.enforcement is
+ClusterNetworkPolicy or Both, the Admin-tier ClusterNetworkPolicies
+(policy.networking.k8s.io/v1beta1). Namespaces the profile leaves alone are
+not printed; conflicts and skipped namespaces are reported on stderr.
 
 Exit codes: 0 success, 1 invalid profile or input, 2 usage error.`,
 		Example: `  # Preview a profile against a saved list of namespaces
@@ -98,7 +100,10 @@ func (o *renderOptions) run(ctx context.Context) error {
 	if err := cli.WriteWarnings(o.streams.ErrOut, plan); err != nil {
 		return err
 	}
-	objects := cli.Objects(plan, in.Namespaces)
+	objects, err := cli.Objects(profile, plan, in.Namespaces)
+	if err != nil {
+		return invalidInput(fmt.Errorf("rendering profile %s: %w", profile.Name, err))
+	}
 	if o.output == "json" {
 		return cli.WriteJSON(o.streams.Out, objects)
 	}

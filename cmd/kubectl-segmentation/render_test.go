@@ -10,14 +10,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 	"sigs.k8s.io/yaml"
 )
 
 // stream is the decoded output of render -o yaml.
 type stream struct {
-	namespaces []corev1.Namespace
-	policies   []networkingv1.NetworkPolicy
-	kinds      []string // in output order
+	namespaces      []corev1.Namespace
+	policies        []networkingv1.NetworkPolicy
+	clusterPolicies []npav1beta1.ClusterNetworkPolicy
+	kinds           []string // in output order
 }
 
 func parseStream(t *testing.T, out string) stream {
@@ -45,6 +47,12 @@ func parseStream(t *testing.T, out string) stream {
 				t.Fatal(err)
 			}
 			s.policies = append(s.policies, np)
+		case "ClusterNetworkPolicy":
+			var c npav1beta1.ClusterNetworkPolicy
+			if err := yaml.UnmarshalStrict([]byte(doc), &c); err != nil {
+				t.Fatal(err)
+			}
+			s.clusterPolicies = append(s.clusterPolicies, c)
 		default:
 			t.Fatalf("unexpected kind %q in:\n%s", head.Kind, doc)
 		}

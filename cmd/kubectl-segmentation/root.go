@@ -40,10 +40,11 @@ func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Long: `kubectl segmentation works with Tierguard's SegmentationProfiles.
 
 The render command prints, for a profile file and the cluster's namespaces,
-the namespace labels and NetworkPolicies Tierguard would keep, after
-validating the profile as the API server would. The matrix command prints
-the connectivity the NetworkPolicies allow between tiers and where it
-differs from the profile's intent. The status command prints a profile's
+the namespace labels, NetworkPolicies and ClusterNetworkPolicies Tierguard
+would keep, after validating the profile as the API server would. The
+matrix command prints the connectivity the NetworkPolicies and
+ClusterNetworkPolicies allow between tiers and where it differs from the
+profile's intent. The status command prints a profile's
 state as Tierguard reports it.`,
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl segmentation"},
 		Args:        cobra.NoArgs,

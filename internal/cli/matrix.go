@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/evaluate"
@@ -32,12 +33,17 @@ type MatrixInput struct {
 	Namespaces []render.Namespace
 	// Policies are every NetworkPolicy in force.
 	Policies []networkingv1.NetworkPolicy
+	// ClusterPolicies are every ClusterNetworkPolicy in force, of either
+	// tier, the profile's own included; none when the cluster does not
+	// serve them.
+	ClusterPolicies []npav1beta1.ClusterNetworkPolicy
 	// PodCIDRs are the ranges pod IPs come from; see DefaultPodCIDRs.
 	PodCIDRs []string
 }
 
 // Matrix is the connectivity between every ordered pair of namespaces, as
-// the policies allow it and as the profile intends it.
+// the policies (NetworkPolicies and ClusterNetworkPolicies, in their
+// order of precedence) allow it and as the profile intends it.
 type Matrix struct {
 	// Profile is the profile's name.
 	Profile string
@@ -49,11 +55,12 @@ type Matrix struct {
 	// Pairs are every ordered pair of namespaces, by source then destination
 	// in name order, a namespace with itself included.
 	Pairs []Pair
-	// IPBlocks is set when some policy has an ipBlock peer, so that the
-	// answer depends on PodCIDRs.
+	// IPBlocks is set when some policy has an ipBlock peer, or a
+	// ClusterNetworkPolicy a networks peer, so that the answer depends on
+	// PodCIDRs.
 	IPBlocks bool
 	// NamedPorts is set when some policy names a port, which the answer
-	// takes as every port of its protocol.
+	// shows by its name.
 	NamedPorts bool
 	// PodCIDRs are the ranges pod IPs were assumed to come from.
 	PodCIDRs []string
@@ -99,10 +106,12 @@ type Pair struct {
 	// Ports are the ports on which they may, as TCP/443, TCP/8000-8080,
 	// TCP/all or a named port TCP/"https"; empty when denied.
 	Ports []string `json:"ports"`
-	// Policies are the "namespace/name" of the policies that allow the
-	// traffic on some of the ports beyond the intent if there are any,
-	// else on some of the allowed ports. Empty when denied, or when
-	// neither side is isolated.
+	// Policies are the "namespace/name" of the NetworkPolicies and the
+	// "ClusterNetworkPolicy/name" of the ClusterNetworkPolicies that allow
+	// the traffic (accept it, or pass it on to the NetworkPolicies) on
+	// some of the ports beyond the intent if there are any, else on some
+	// of the allowed ports. Empty when denied, or when nothing but the
+	// default allows it.
 	Policies []string `json:"policies"`
 	// Intended reports that the profile means some traffic to flow.
 	Intended bool `json:"intended"`
@@ -115,9 +124,11 @@ type Pair struct {
 	// MissingPorts are intended but not allowed.
 	MissingPorts []string `json:"missingPorts,omitempty"`
 	// Responsible are the policies that make the difference: those that
-	// open the unintended ports, and those that isolate the side that
-	// blocks the missing ones. Tierguard's own policy is named only when it
-	// differs from the plan or nothing else explains the difference.
+	// open the unintended ports, and those that block the missing ones
+	// (the ClusterNetworkPolicies whose Deny rule refuses them, else the
+	// NetworkPolicies that isolate the blocking side). Tierguard's own
+	// policies are named only when they differ from the plan or nothing
+	// else explains the difference.
 	Responsible []string `json:"responsible,omitempty"`
 	// Exact is false when the answer depends on the pods: a pod selector
 	// or a named port allows the traffic for some pods only.
@@ -142,11 +153,17 @@ func BuildMatrix(in MatrixInput) (*Matrix, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &matrixBuilder{in: in, intent: intent, planned: plannedPolicies(in.Plan, in.Policies)}
-	b.eval = b.evaluator(in.Policies)
+	planned, err := plannedPolicies(in.Profile, in.Plan, in.Policies, in.ClusterPolicies)
+	if err != nil {
+		return nil, err
+	}
+	b := &matrixBuilder{in: in, intent: intent, planned: planned}
+	b.eval = b.evaluator(in.Policies, in.ClusterPolicies)
 	m := &Matrix{
 		Profile: in.Profile.Name, Mode: render.Mode(in.Profile),
-		IPBlocks: hasIPBlock(in.Policies), NamedPorts: hasNamedPort(in.Policies), PodCIDRs: in.PodCIDRs, Unusable: b.eval.Err(),
+		IPBlocks:   hasIPBlock(in.Policies) || hasNetworks(in.ClusterPolicies),
+		NamedPorts: hasNamedPort(in.Policies) || hasNamedClusterPort(in.ClusterPolicies),
+		PodCIDRs:   in.PodCIDRs, Unusable: b.eval.Err(),
 	}
 	var live []string
 	for _, ns := range in.Namespaces {
@@ -218,8 +235,8 @@ func (m *Matrix) groupOf(ns string) string {
 
 // evaluator sees the given policies over the input's namespaces; the
 // matrix and its one-direction views differ only in the policies.
-func (b *matrixBuilder) evaluator(policies []networkingv1.NetworkPolicy) *evaluate.Evaluator {
-	c := evaluate.Cluster{Policies: policies, PodCIDRs: b.in.PodCIDRs}
+func (b *matrixBuilder) evaluator(policies []networkingv1.NetworkPolicy, clusterPolicies []npav1beta1.ClusterNetworkPolicy) *evaluate.Evaluator {
+	c := evaluate.Cluster{Policies: policies, ClusterNetworkPolicies: clusterPolicies, PodCIDRs: b.in.PodCIDRs}
 	for _, ns := range b.in.Namespaces {
 		c.Namespaces = append(c.Namespaces, evaluate.Namespace{Name: ns.Name, Labels: ns.Labels})
 	}

@@ -5,9 +5,11 @@ import (
 	"slices"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	"github.com/tierguard/tierguard/internal/evaluate"
 	"github.com/tierguard/tierguard/internal/intent"
+	"github.com/tierguard/tierguard/internal/render"
 )
 
 // matrixBuilder computes the pairs of one matrix.
@@ -23,7 +25,8 @@ type matrixBuilder struct {
 
 // pair evaluates one ordered pair of namespaces.
 func (b *matrixBuilder) pair(from, to string) Pair {
-	np := b.eval.NamespacePorts(from, to)
+	ask := b.eval.NamespacePair(from, to)
+	np := ask.Ports()
 	p := Pair{
 		From: from, To: to,
 		FromTier: b.intent.Tier(from), ToTier: b.intent.Tier(to),
@@ -43,16 +46,16 @@ func (b *matrixBuilder) pair(from, to string) Pair {
 		rep = p.extra
 	}
 	if !rep.Empty() {
-		p.Policies = sortedUnion(b.eval.NamespacePolicies(from, to, rep))
+		p.Policies = sortedUnion(ask.Policies(rep))
 		if !p.extra.Empty() {
-			v := firstVerdict(b.eval, from, to, rep)
+			v := firstVerdict(ask, rep)
 			p.someOnly = !v.Exact
 			p.Responsible = b.blame(p.Policies)
 			p.unisolated = b.unisolated(from, to, v)
 		}
 	}
 	if !p.missing.Empty() {
-		p.Responsible = sortedUnion(p.Responsible, b.blockers(from, to, p.missing))
+		p.Responsible = sortedUnion(p.Responsible, b.blockers(ask, from, to, p.missing))
 	}
 	if p.Differs {
 		p.UnintendedPorts, p.MissingPorts = p.extra.Strings(), p.missing.Strings()
@@ -62,11 +65,11 @@ func (b *matrixBuilder) pair(from, to string) Pair {
 
 // firstVerdict asks about the first port of a non-empty set, numbered or
 // named.
-func firstVerdict(e *evaluate.Evaluator, from, to string, s evaluate.PortSet) evaluate.NamespaceVerdict {
+func firstVerdict(pair *evaluate.NamespacePair, s evaluate.PortSet) evaluate.NamespaceVerdict {
 	if len(s.Ranges) > 0 {
-		return e.NamespaceAllowed(from, to, evaluate.Port{Protocol: s.Ranges[0].Protocol, Port: s.Ranges[0].From})
+		return pair.Allowed(evaluate.Port{Protocol: s.Ranges[0].Protocol, Port: s.Ranges[0].From})
 	}
-	return e.NamespaceAllowedName(from, to, s.Names[0])
+	return pair.AllowedName(s.Names[0])
 }
 
 // blame keeps the policies that differ from the plan; Tierguard's planned
@@ -88,7 +91,13 @@ func (b *matrixBuilder) blame(policies []string) []string {
 
 // unisolated explains an opening that exists because a governed side is
 // not isolated at all, which happens when Tierguard's policy is missing.
+// Without Tierguard's NetworkPolicies (ClusterNetworkPolicy enforcement)
+// no policy is meant to isolate the side: what let the traffic reach it is
+// named instead.
 func (b *matrixBuilder) unisolated(from, to string, v evaluate.NamespaceVerdict) []string {
+	if !render.UsesNetworkPolicies(b.in.Profile) {
+		return nil
+	}
 	var out []string
 	if v.UnisolatedDestination && b.intent.Tier(to) != "" {
 		out = append(out, fmt.Sprintf("no policy isolates pods of %s for ingress", to))
@@ -99,21 +108,35 @@ func (b *matrixBuilder) unisolated(from, to string, v evaluate.NamespaceVerdict)
 	return out
 }
 
-// blockers returns the policies that isolate the side, or sides, that
-// block intended traffic on the first port of missing: the destination's
-// Ingress policies or the source's Egress policies.
-func (b *matrixBuilder) blockers(from, to string, missing evaluate.PortSet) []string {
+// blockers returns the policies that block intended traffic on the first
+// port of missing, on the side, or sides, that block it: the
+// ClusterNetworkPolicies whose Deny rule refuses it there, else (the
+// NetworkPolicies decide) the destination's Ingress policies or the
+// source's Egress policies.
+func (b *matrixBuilder) blockers(pair *evaluate.NamespacePair, from, to string, missing evaluate.PortSet) []string {
 	if b.ingressOnly == nil {
-		b.ingressOnly = b.evaluator(oneDirection(b.in.Policies, networkingv1.PolicyTypeIngress))
-		b.egressOnly = b.evaluator(oneDirection(b.in.Policies, networkingv1.PolicyTypeEgress))
+		b.ingressOnly = b.evaluator(oneDirection(b.in.Policies, networkingv1.PolicyTypeIngress),
+			oneClusterDirection(b.in.ClusterPolicies, networkingv1.PolicyTypeIngress))
+		b.egressOnly = b.evaluator(oneDirection(b.in.Policies, networkingv1.PolicyTypeEgress),
+			oneClusterDirection(b.in.ClusterPolicies, networkingv1.PolicyTypeEgress))
 	}
-	ingressBlocks := !firstVerdict(b.ingressOnly, from, to, missing).Allowed
-	egressBlocks := !firstVerdict(b.egressOnly, from, to, missing).Allowed
+	ingressBlocks := !firstVerdict(b.ingressOnly.NamespacePair(from, to), missing).Allowed
+	egressBlocks := !firstVerdict(b.egressOnly.NamespacePair(from, to), missing).Allowed
 	if !ingressBlocks && !egressBlocks {
 		// Each side admits some pods, but no one pod pair satisfies both.
 		ingressBlocks, egressBlocks = true, true
 	}
+	v := firstVerdict(pair, missing)
 	var out []string
+	if ingressBlocks {
+		out = append(out, v.IngressRefusers...)
+	}
+	if egressBlocks {
+		out = append(out, v.EgressRefusers...)
+	}
+	if len(out) > 0 {
+		return b.blame(out)
+	}
 	for _, p := range b.in.Policies {
 		key := p.Namespace + "/" + p.Name
 		if (ingressBlocks && p.Namespace == to && hasPolicyType(&p, networkingv1.PolicyTypeIngress)) ||
@@ -139,6 +162,21 @@ func oneDirection(policies []networkingv1.NetworkPolicy, t networkingv1.PolicyTy
 			p.Spec.Ingress = nil
 		}
 		out = append(out, p)
+	}
+	return out
+}
+
+// oneClusterDirection returns the ClusterNetworkPolicies with the rules of
+// one direction only.
+func oneClusterDirection(policies []npav1beta1.ClusterNetworkPolicy, t networkingv1.PolicyType) []npav1beta1.ClusterNetworkPolicy {
+	out := make([]npav1beta1.ClusterNetworkPolicy, 0, len(policies))
+	for _, c := range policies {
+		if t == networkingv1.PolicyTypeIngress {
+			c.Spec.Egress = nil
+		} else {
+			c.Spec.Ingress = nil
+		}
+		out = append(out, c)
 	}
 	return out
 }

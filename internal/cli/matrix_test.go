@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/intent"
@@ -112,12 +113,23 @@ var cmpEmpty = cmp.Comparer(func(a, b []string) bool { return slices.Equal(a, b)
 // matrixOf builds the matrix of the profile over policies changed by edit.
 func matrixOf(t *testing.T, p *segv1.SegmentationProfile, edit func([]networkingv1.NetworkPolicy) []networkingv1.NetworkPolicy) *Matrix {
 	t.Helper()
+	return matrixWith(t, p, edit, nil)
+}
+
+// matrixWith is matrixOf with ClusterNetworkPolicies besides the
+// profile's.
+func matrixWith(t *testing.T, p *segv1.SegmentationProfile, edit func([]networkingv1.NetworkPolicy) []networkingv1.NetworkPolicy,
+	foreign []npav1beta1.ClusterNetworkPolicy) *Matrix {
+	t.Helper()
 	plan := planFor(t, p, matrixNamespaces())
-	nss, policies := Applied(plan, matrixNamespaces(), nil)
+	nss, policies, cnps, err := Applied(p, plan, matrixNamespaces(), nil, foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if edit != nil {
 		policies = edit(policies)
 	}
-	m, err := BuildMatrix(MatrixInput{Profile: p, Plan: plan, Namespaces: nss, Policies: policies, PodCIDRs: DefaultPodCIDRs})
+	m, err := BuildMatrix(MatrixInput{Profile: p, Plan: plan, Namespaces: nss, Policies: policies, ClusterPolicies: cnps, PodCIDRs: DefaultPodCIDRs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,14 +11,19 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
-// Objects returns what a plan makes of the cluster: for each governed
-// namespace, in name order, the Namespace with its resulting labels (its
-// current ones merged with those Tierguard owns) followed by its
-// NetworkPolicy. Namespaces left alone contribute nothing.
-func Objects(plan *render.Plan, namespaces []render.Namespace) []runtime.Object {
+// Objects returns what a plan makes of the cluster, as the controller
+// writes it: for each governed namespace, in name order, the Namespace with
+// its resulting labels (its current ones merged with those Tierguard owns)
+// followed by its NetworkPolicy when the profile's enforcement writes
+// NetworkPolicies; then, when it writes ClusterNetworkPolicies, those, by
+// name. Namespaces left alone contribute nothing. It fails when the
+// profile cannot be enforced by ClusterNetworkPolicies (a flow on a named
+// port).
+func Objects(profile *segv1.SegmentationProfile, plan *render.Plan, namespaces []render.Namespace) ([]runtime.Object, error) {
 	current := make(map[string]map[string]string, len(namespaces))
 	for _, n := range namespaces {
 		current[n.Name] = n.Labels
@@ -28,9 +33,22 @@ func Objects(plan *render.Plan, namespaces []render.Namespace) []runtime.Object 
 		out = append(out, &corev1.Namespace{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 			ObjectMeta: metav1.ObjectMeta{Name: g.Name, Labels: render.MergedLabels(current[g.Name], g.Labels)},
-		}, g.Policy)
+		})
+		if render.UsesNetworkPolicies(profile) {
+			out = append(out, g.Policy)
+		}
 	}
-	return out
+	if !render.UsesClusterNetworkPolicies(profile) {
+		return out, nil
+	}
+	cnps, err := render.ClusterNetworkPolicies(profile, plan, render.CNPPriority(profile))
+	if err != nil {
+		return nil, err
+	}
+	for i := range cnps {
+		out = append(out, &cnps[i])
+	}
+	return out, nil
 }
 
 // WriteYAML prints objects as a YAML stream, each document introduced by

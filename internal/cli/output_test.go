@@ -44,7 +44,11 @@ func TestObjectsMergeCurrentLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := WriteYAML(&b, Objects(plan, namespaces)); err != nil {
+	objects, err := Objects(profile, plan, namespaces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteYAML(&b, objects); err != nil {
 		t.Fatal(err)
 	}
 	wantNamespace := `---
