@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -144,6 +145,14 @@ var _ = Describe("ClusterNetworkPolicy enforcement", Ordered, func() {
 		Eventually(func() int32 { return clusterPolicy(name).Spec.Priority }, timeout, interval).
 			Should(BeEquivalentTo(render.DefaultCNPPriority + 1))
 		Eventually(driftRecords(f.id), timeout, interval).Should(ContainElement("ClusterNetworkPolicy " + name + " Modified tamperer"))
+
+		// Someone drops the boundary's Deny rule: the rules are replaced.
+		planned := clusterPolicy(name).Spec.Ingress
+		Expect(k8s.Patch(bgCtx, clusterPolicy(name), client.RawPatch(types.JSONPatchType,
+			[]byte(fmt.Sprintf(`[{"op":"remove","path":"/spec/ingress/%d"}]`, len(planned)-1))), client.FieldOwner("rule-editor"))).To(Succeed())
+		Eventually(func() []npav1beta1.ClusterNetworkPolicyIngressRule { return clusterPolicy(name).Spec.Ingress }, timeout, interval).
+			Should(Equal(planned))
+		Eventually(driftRecords(f.id), timeout, interval).Should(ContainElement("ClusterNetworkPolicy " + name + " Modified rule-editor"))
 
 		devName := "tierguard." + f.id + ".dev"
 		Expect(k8s.Delete(bgCtx, clusterPolicy(devName))).To(Succeed())
