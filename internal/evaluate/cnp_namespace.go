@@ -55,6 +55,14 @@ func (np *NamespacePair) side(dir direction, port probe) nsSide {
 	}
 	layer := np.e.nsAlternatives(dir, selfNS, peerNS, port)
 	var sd nsSide
+	if len(admin) == 0 && len(baseline) == 0 {
+		// The NetworkPolicies alone decide.
+		sd.alts = append(layer.rules, layer.open)
+		if refusal := layer.refusal(); refusal != nil {
+			sd.denials = [][]clause{refusal}
+		}
+		return sd
+	}
 	var basePaths []tierPath
 	for _, a := range np.tierPaths(admin, dir, port) {
 		if a.matched && a.action == cnpAccept {

@@ -135,7 +135,8 @@ func (pr probe) String() string {
 }
 
 func (e *Evaluator) namespaceVerdict(fromNS, toNS string, port probe) NamespaceVerdict {
-	return e.NamespacePair(fromNS, toNS).verdict(port)
+	np := e.pair(fromNS, toNS)
+	return np.decide(port)
 }
 
 // NamespacePair answers the namespace-level questions about one ordered
@@ -159,7 +160,12 @@ type NamespacePair struct {
 // NamespacePair prepares the questions about pods of fromNS reaching pods
 // of toNS.
 func (e *Evaluator) NamespacePair(fromNS, toNS string) *NamespacePair {
-	np := &NamespacePair{e: e, from: fromNS, to: toNS}
+	np := e.pair(fromNS, toNS)
+	return &np
+}
+
+func (e *Evaluator) pair(fromNS, toNS string) NamespacePair {
+	np := NamespacePair{e: e, from: fromNS, to: toNS}
 	if len(e.admin) == 0 && len(e.baseline) == 0 {
 		return np
 	}
@@ -366,6 +372,9 @@ type refusal struct {
 // refusers returns the ClusterNetworkPolicies whose Deny rule may decide
 // some pair, sorted.
 func (sd nsSide) refusers(s *solver) []string {
+	if len(sd.refusals) == 0 {
+		return nil
+	}
 	found := map[string]bool{}
 	for _, r := range sd.refusals {
 		if !found[r.policy] && s.satisfiable(r.clauses) {

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
@@ -105,6 +104,18 @@ func BenchmarkFindWith(b *testing.B) {
 			b.ReportMetric(float64(leaks), "leaks")
 		})
 		allowAllProd := append(slices.Clone(c.policies), foreign("prod-002", "allow-all", allowAll))
+		// A namespace owner's policy in each of 100 dev namespaces,
+		// admitting its own tier's monitoring scrape on one port.
+		appPolicies := slices.Clone(c.policies)
+		for i := 0; i < 300; i += 3 {
+			appPolicies = append(appPolicies, foreign(fmt.Sprintf("dev-%03d", i), "scrape", fromTier("test", tcpPort(9090))))
+		}
+		b.Run(string(mode)+"/foreign-nps", func(b *testing.B) {
+			for b.Loop() {
+				leaks = len(FindWith(p, c.plan, c.namespaces, appPolicies, c.cnps))
+			}
+			b.ReportMetric(float64(leaks), "leaks")
+		})
 		b.Run(string(mode)+"/foreign-cnps-and-np", func(b *testing.B) {
 			for b.Loop() {
 				leaks = len(FindWith(p, c.plan, c.namespaces, allowAllProd, cnps))
@@ -113,5 +124,3 @@ func BenchmarkFindWith(b *testing.B) {
 		})
 	}
 }
-
-var _ networkingv1.NetworkPolicy
