@@ -370,6 +370,19 @@ func (e *Evaluator) AllowedPorts(from, to Endpoint) PortSet {
 		fromNS = from.pod.Namespace
 	}
 	cuts := e.portCuts(toNS, fromNS)
+	// ClusterNetworkPolicy rules decide by their own ports, whichever pods
+	// they select.
+	for _, tier := range [][]*clusterPolicy{e.admin, e.baseline} {
+		for _, p := range tier {
+			for _, r := range slices.Concat(p.ingress, p.egress) {
+				for _, c := range r.protocols {
+					if c.named == "" {
+						cuts[c.proto] = append(cuts[c.proto], c.lo, c.hi+1)
+					}
+				}
+			}
+		}
+	}
 	if to.pod != nil {
 		// Named ports resolve to these numbers only, so they are the
 		// only other places where the answer can change.

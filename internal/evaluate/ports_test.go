@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	npav1beta1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 )
 
 func TestNamespacePorts(t *testing.T) {
@@ -246,5 +247,21 @@ func TestNamespacePoliciesNameInRange(t *testing.T) {
 	got := e.NamespacePolicies("staging", "prod", NewPortSet(nil, []PortName{{Name: "https"}}))
 	if want := []string{"prod/https", "staging/out"}; !sameList(got, want) {
 		t.Errorf("NamespacePolicies = %v, want %v", got, want)
+	}
+}
+
+// TestAllowedPortsClusterPolicyRules: a ClusterNetworkPolicy rule's ports
+// split the port range as a NetworkPolicy's do, so an Admin Deny of one
+// port is not hidden inside an interval that is otherwise allowed.
+func TestAllowedPortsClusterPolicyRules(t *testing.T) {
+	e := New(Cluster{Namespaces: fixtureNamespaces, Pods: fixturePods, ClusterNetworkPolicies: []npav1beta1.ClusterNetworkPolicy{
+		cnp("no-ssh", npav1beta1.AdminTier, 10, prodLabels, cnpFrom(npav1beta1.ClusterNetworkPolicyRuleActionDeny, map[string]string{"tier": "staging"}, cnpTCP(22))),
+	}})
+	if err := e.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := e.AllowedPorts(ep(stagingWeb), ep(prodWeb))
+	if got.Contains(Port{Protocol: tcp, Port: 22}) || !got.Contains(Port{Protocol: tcp, Port: 21}) || !got.Contains(Port{Protocol: tcp, Port: 23}) {
+		t.Fatalf("AllowedPorts = %q, want every port but TCP/22", got)
 	}
 }
