@@ -35,7 +35,12 @@ func WriteStatus(w io.Writer, p *segv1.SegmentationProfile, now time.Time) error
 	default:
 		field("Generation", "%d", p.Generation)
 	}
-	field("Namespaces", "%d governed, %d managed NetworkPolicies", st.GovernedNamespaces, st.ManagedPolicies)
+	field("Boundaries", "enforced by %s", render.Enforcement(p))
+	managed := fmt.Sprintf("%d managed NetworkPolicies", st.ManagedPolicies)
+	if render.UsesClusterNetworkPolicies(p) || st.ManagedClusterNetworkPolicies > 0 {
+		managed += fmt.Sprintf(", %d managed ClusterNetworkPolicies", st.ManagedClusterNetworkPolicies)
+	}
+	field("Namespaces", "%d governed, %s", st.GovernedNamespaces, managed)
 	if render.Mode(p) == segv1.ModeAudit {
 		field("Pending", "%d changes Enforce would make", st.PendingChanges)
 	}

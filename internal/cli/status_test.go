@@ -76,6 +76,7 @@ func TestWriteStatus(t *testing.T) {
 	want := `Name:       company
 Mode:       Enforce
 Generation: 3
+Boundaries: enforced by NetworkPolicy
 Namespaces: 5 governed, 5 managed NetworkPolicies
 Tiers:
   TIER  NAMESPACES  ISOLATION  ASSIGNMENT
@@ -126,6 +127,7 @@ func TestWriteStatusBeforeReconcile(t *testing.T) {
 	want := `Name:       audit
 Mode:       Audit
 Generation: 1 (Tierguard has not reported on this profile yet)
+Boundaries: enforced by NetworkPolicy
 Namespaces: 0 governed, 0 managed NetworkPolicies
 Pending:    0 changes Enforce would make
 Tiers:
@@ -161,5 +163,25 @@ func TestWriteStatusStaleAndUnverified(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "billing-prod/allow-all") {
 		t.Errorf("leaks listed while unverified:\n%s", out.String())
+	}
+}
+
+// TestWriteStatusClusterNetworkPolicy: the enforcement and the managed
+// ClusterNetworkPolicies are shown.
+func TestWriteStatusClusterNetworkPolicy(t *testing.T) {
+	p := &segv1.SegmentationProfile{ObjectMeta: metav1.ObjectMeta{Name: "company", Generation: 1},
+		Spec:   segv1.SegmentationProfileSpec{Enforcement: segv1.EnforcementClusterNetworkPolicy},
+		Status: segv1.SegmentationProfileStatus{ObservedGeneration: 1, GovernedNamespaces: 5, ManagedClusterNetworkPolicies: 4}}
+	var b strings.Builder
+	if err := WriteStatus(&b, p, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Boundaries: enforced by ClusterNetworkPolicy\n",
+		"Namespaces: 5 governed, 0 managed NetworkPolicies, 4 managed ClusterNetworkPolicies\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in\n%s", want, b.String())
+		}
 	}
 }
