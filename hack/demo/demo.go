@@ -78,6 +78,7 @@ func (d *demo) run(ctx context.Context) error {
 		d.tenant,
 		d.tamper,
 		d.showRepair,
+		d.clusterNetworkPolicies,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -310,6 +311,47 @@ func (d *demo) showRepair(ctx context.Context) error {
 		_, _ = fmt.Fprintf(d.kubectl.Echo, "%s%s %g\n", s.Name, formatLabels(s.Labels), s.Value)
 	}
 	return nil
+}
+
+// clusterNetworkPolicies shows a namespace owner's allow-all opening the
+// NetworkPolicy boundary, and the same cluster with the boundary enforced
+// by Admin-tier ClusterNetworkPolicies, where it opens nothing.
+func (d *demo) clusterNetworkPolicies(ctx context.Context) error {
+	d.out.heading("Boundaries namespace owners cannot open: ClusterNetworkPolicy enforcement")
+	d.out.note("A namespace owner in billing-prod allows everything in. NetworkPolicies are additive, so this opens\nthe prod boundary, and Tierguard reports it:")
+	allowAll := "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-all, namespace: billing-prod}\nspec:\n  podSelector: {}\n  ingress: [{}]\n"
+	if _, err := d.kubectl.RunWithInput(ctx, allowAll, "apply", "-f", "-"); err != nil {
+		return err
+	}
+	if _, err := d.kubectl.Wait(ctx, time.Minute, "--for=condition=IsolationVerified=False", "segmentationprofile/"+profileName); err != nil {
+		return err
+	}
+	if _, err := d.kubectl.Run(ctx, "get", "segmentationprofile", profileName, "-o",
+		`jsonpath={.status.conditions[?(@.type=="IsolationVerified")].message}{"\n"}`); err != nil {
+		return err
+	}
+	d.out.note("\nThe cluster serves ClusterNetworkPolicy (network-policy-api's CRD, pinned in go.mod; a CNI that implements it\nis what makes it real). The profile switches to enforcement Both: Admin-tier boundaries first, NetworkPolicies kept:")
+	if err := harness.InstallClusterNetworkPolicyCRD(ctx, d.kubectl.Quiet()); err != nil {
+		return err
+	}
+	if _, err := d.kubectl.Run(ctx, "patch", "segmentationprofile", profileName, "--type=merge", "-p", `{"spec":{"enforcement":"Both"}}`); err != nil {
+		return err
+	}
+	if _, err := d.kubectl.Wait(ctx, 2*time.Minute, "--for=condition=IsolationVerified=True", "segmentationprofile/"+profileName); err != nil {
+		return err
+	}
+	if _, err := d.kubectl.Run(ctx, "get", "clusternetworkpolicies", "-o", "custom-columns=NAME:.metadata.name,TIER:.spec.tier,PRIORITY:.spec.priority"); err != nil {
+		return err
+	}
+	d.out.note("\nThe prod boundary: pass the namespaces' own traffic (one step ahead, per namespace), accept the shared\nnamespaces, deny every other namespace, whatever billing-prod's owner writes:")
+	if _, err := d.kubectl.Run(ctx, "get", "clusternetworkpolicy", "tierguard."+profileName+".prod", "-o",
+		`jsonpath={range .spec.ingress[*]}{.action}{"\t"}{.name}{"\n"}{end}`); err != nil {
+		return err
+	}
+	d.out.note("\nThe allow-all is still there, and no longer a hole:")
+	_, err := d.kubectl.Run(ctx, "get", "segmentationprofile", profileName, "-o",
+		`jsonpath={.status.conditions[?(@.type=="IsolationVerified")].reason}: {.status.conditions[?(@.type=="IsolationVerified")].message}{"\n"}`)
+	return err
 }
 
 // waitRepairs polls status.drift.repairs until it reaches n.

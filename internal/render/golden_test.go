@@ -51,7 +51,21 @@ func TestGoldenSamples(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Compute: %v", err)
 			}
-			compareGolden(t, filepath.Join("testdata", "golden", name+".yaml"), planStream(t, plan, namespaces))
+			out := planStream(t, plan, namespaces)
+			if profile := profileYAML(t, string(data)); render.UsesClusterNetworkPolicies(profile) {
+				// The ClusterNetworkPolicies follow the namespaces (and their
+				// NetworkPolicies, under Both).
+				cnps, err := render.ClusterNetworkPolicies(profile, plan, render.CNPPriority(profile))
+				if err != nil {
+					t.Fatalf("ClusterNetworkPolicies: %v", err)
+				}
+				b := bytes.NewBuffer(out)
+				for i := range cnps {
+					writeDoc(t, b, &cnps[i])
+				}
+				out = b.Bytes()
+			}
+			compareGolden(t, filepath.Join("testdata", "golden", name+".yaml"), out)
 		})
 	}
 	if rendered < 2 {
