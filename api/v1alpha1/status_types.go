@@ -21,8 +21,9 @@ const (
 	// read of the cluster that failed.
 	ConditionReconciling = "Reconciling"
 	// ConditionIsolationVerified is True when no NetworkPolicy in a governed
-	// namespace allows traffic the profile forbids, False when one does, and
-	// Unknown while Tierguard's own policies are not all in place.
+	// namespace and no ClusterNetworkPolicy allows traffic the profile
+	// forbids (under ClusterNetworkPolicy precedence), False when one does,
+	// and Unknown while Tierguard's own policies are not all in place.
 	ConditionIsolationVerified = "IsolationVerified"
 	// ConditionStalled is present, and True, while Tierguard cannot progress
 	// without a change by a person.

@@ -198,7 +198,7 @@ func setIsolation(st *segv1.SegmentationProfileStatus, iso isolationResult, gen 
 				FromTier: l.FromTier, FromNamespace: l.FromNamespace, To: l.To, Ports: l.Ports, Policy: l.Policy})
 		}
 		c.Status, c.Reason, c.Message = metav1.ConditionTrue, segv1.ReasonNoLeaks,
-			"No NetworkPolicy in a governed namespace allows traffic the profile forbids"
+			"No NetworkPolicy or ClusterNetworkPolicy allows traffic the profile forbids"
 		if len(iso.leaks) > 0 {
 			items := make([]string, 0, len(iso.leaks))
 			for _, l := range iso.leaks {

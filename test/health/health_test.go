@@ -44,7 +44,7 @@ func enforced(gen int64) segv1.SegmentationProfileStatus {
 			cond(segv1.ConditionDrifted, metav1.ConditionFalse, segv1.ReasonNoDrift, "No drift detected", gen),
 			cond(segv1.ConditionReady, metav1.ConditionTrue, segv1.ReasonEnforced, "2 namespace(s) match the plan", gen),
 			cond(segv1.ConditionIsolationVerified, metav1.ConditionTrue, segv1.ReasonNoLeaks,
-				"No NetworkPolicy in a governed namespace allows traffic the profile forbids", gen),
+				"No NetworkPolicy or ClusterNetworkPolicy allows traffic the profile forbids", gen),
 		},
 	}
 }
