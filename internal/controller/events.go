@@ -70,3 +70,17 @@ func (r *ProfileReconciler) report(profile *segv1.SegmentationProfile, mem *memo
 		metrics.IsolationLeaks.WithLabelValues(profile.Name).Set(float64(len(o.isolation.leaks)))
 	}
 }
+
+// conditionTypes are the condition types tierguard_profile_condition shows.
+var conditionTypes = []string{
+	segv1.ConditionReady, segv1.ConditionDrifted, segv1.ConditionConflict,
+	segv1.ConditionIsolationVerified, segv1.ConditionReconciling, segv1.ConditionStalled,
+}
+
+// reportConditions shows the status the profile has in the API server, just
+// written or found unchanged, in tierguard_profile_condition. A pass whose
+// status write failed leaves the series as they were, as it leaves the
+// status.
+func reportConditions(profile *segv1.SegmentationProfile) {
+	metrics.ReportConditions(profile.Name, conditionTypes, profile.Status.Conditions)
+}

@@ -110,6 +110,7 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	reportConditions(reported)
 	if n := o.writes.count(writeFailed); n > 0 {
 		return ctrl.Result{}, fmt.Errorf("%d write(s) failed for profile %s", n, profile.Name)
 	}
@@ -174,6 +175,7 @@ func (r *ProfileReconciler) fail(ctx context.Context, profile *segv1.Segmentatio
 	if perr := r.writeStatus(ctx, profile, st); perr != nil {
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
+	reportConditions(profile)
 	if reason == segv1.ReasonPlanFailed {
 		// Retrying cannot help until the profile changes, which starts a
 		// new pass.

@@ -4,6 +4,8 @@ package metrics
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -45,6 +47,17 @@ var (
 		Help: "Writes to namespaces and NetworkPolicies that the API server refused or failed.",
 	}, []string{"profile"})
 
+	// ProfileCondition is a profile's status conditions as kube-state-metrics
+	// shows a pod's: one series per condition type and status (True, False,
+	// Unknown), 1 for the status the condition has and 0 for the other two.
+	// Types absent from the status (Reconciling and Stalled while false)
+	// have no series. Reasons are left out, so a flip changes values, never
+	// the set of series: at most 6 types x 3 statuses per profile.
+	ProfileCondition = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tierguard_profile_condition",
+		Help: "Status conditions of a profile as last written: 1 for the condition's status, 0 for the others.",
+	}, []string{"profile", "type", "status"})
+
 	// MemoryLookups counts the lookups of the controller's memory between
 	// passes (internal/memory), by what is remembered and whether it was
 	// found: a steady pass should be all hits.
@@ -55,7 +68,7 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(GovernedNamespaces, DriftRepairs, Conflicts, IsolationLeaks, MembershipChanges, ApplyErrors, MemoryLookups)
+	crmetrics.Registry.MustRegister(GovernedNamespaces, DriftRepairs, Conflicts, IsolationLeaks, MembershipChanges, ApplyErrors, ProfileCondition, MemoryLookups)
 }
 
 // Forget removes the series of a deleted profile.
@@ -66,4 +79,26 @@ func Forget(profile string) {
 	IsolationLeaks.DeleteLabelValues(profile)
 	MembershipChanges.DeletePartialMatch(prometheus.Labels{"profile": profile})
 	ApplyErrors.DeleteLabelValues(profile)
+	ProfileCondition.DeletePartialMatch(prometheus.Labels{"profile": profile})
+}
+
+// conditionStatuses are the values a condition's status takes.
+var conditionStatuses = []metav1.ConditionStatus{metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionUnknown}
+
+// ReportConditions sets ProfileCondition from a profile's conditions and
+// deletes the series of the types among known that it no longer has.
+func ReportConditions(profile string, known []string, conditions []metav1.Condition) {
+	for _, t := range known {
+		c := meta.FindStatusCondition(conditions, t)
+		for _, s := range conditionStatuses {
+			switch {
+			case c == nil:
+				ProfileCondition.DeleteLabelValues(profile, t, string(s))
+			case c.Status == s:
+				ProfileCondition.WithLabelValues(profile, t, string(s)).Set(1)
+			default:
+				ProfileCondition.WithLabelValues(profile, t, string(s)).Set(0)
+			}
+		}
+	}
 }
