@@ -52,11 +52,11 @@ lint: golangci-lint ## Run golangci-lint.
 	$(GOLANGCI_LINT) run
 
 .PHONY: verify
-verify: manifests generate bundle ## Fail when generated files (CRD, RBAC, DeepCopy, OLM bundle) are stale or code is not gofmt-clean.
+verify: manifests generate bundle helm-chart ## Fail when generated files (CRD, RBAC, DeepCopy, OLM bundle, Helm chart) are stale or code is not gofmt-clean.
 	@if [ -n "$$(gofmt -l $$(git ls-files '*.go'))" ]; then echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; fi
-	@if [ -n "$$(git status --porcelain -- api config bundle bundle.Dockerfile)" ]; then \
-		echo "Generated files are stale; run 'make manifests generate bundle' and commit:"; \
-		git status --porcelain -- api config bundle bundle.Dockerfile; git diff --stat -- api config bundle bundle.Dockerfile; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api config bundle bundle.Dockerfile dist/chart)" ]; then \
+		echo "Generated files are stale; run 'make manifests generate bundle helm-chart' and commit:"; \
+		git status --porcelain -- api config bundle bundle.Dockerfile dist/chart; git diff --stat -- api config bundle bundle.Dockerfile dist/chart; exit 1; fi
 
 .PHONY: test
 # The end-to-end and dataplane suites run one after the other, after the
@@ -65,12 +65,17 @@ verify: manifests generate bundle ## Fail when generated files (CRD, RBAC, DeepC
 test: manifests generate fmt vet envtest-assets kube-router ## Run unit, envtest, e2e and dataplane suites against the control plane built from source.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test $$($(GO) list ./... | grep -v -e /test/e2e -e /test/dataplane) -count=1 -timeout 30m
 	$(MAKE) test-differential
+	$(MAKE) test-helm
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test ./test/e2e/ -count=1 -timeout 20m
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" KUBE_ROUTER_BIN="$(KUBE_ROUTER_BIN)" $(GO) test ./test/dataplane/ -count=1 -timeout 20m
 
 .PHONY: test-differential
 test-differential: ## Compare internal/evaluate's verdicts with kube-network-policies' engine on random clusters (test/differential, its own module).
 	cd test/differential && $(GO) test ./... -count=1 -v -run .
+
+.PHONY: test-helm
+test-helm: envtest-assets ## Lint and template the Helm chart (dist/chart), install and upgrade it on a local control plane (test/helm, its own module: the Helm SDK).
+	cd test/helm && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test ./... -count=1
 
 .PHONY: test-e2e
 test-e2e: envtest-assets ## Run only the end-to-end suite (test/e2e): the manager binary on a local control plane, driven through kubectl.
@@ -149,6 +154,10 @@ build-installer: manifests generate kustomize ## Write dist/install.yaml: every 
 # Version of the OLM bundle; empty: spec.version of the base CSV in
 # config/manifests/bases.
 BUNDLE_VERSION ?=
+
+.PHONY: helm-chart
+helm-chart: manifests ## Generate the Helm chart (dist/chart) from config/ with hack/helmchart.
+	$(GO) run ./hack/helmchart
 
 .PHONY: bundle
 bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/ with hack/bundle (image IMG).
