@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -15,6 +17,9 @@ import (
 	"github.com/tierguard/tierguard/internal/cli"
 	"github.com/tierguard/tierguard/internal/render"
 )
+
+// matrixOutputs are the formats of -o.
+var matrixOutputs = []string{"table", "json", "dot", "mermaid"}
 
 // matrixOptions are the matrix command's flags and streams.
 type matrixOptions struct {
@@ -80,7 +85,7 @@ or input, 2 usage error.`,
 		"ClusterNetworkPolicies as printed by kubectl get clusternetworkpolicies -o yaml, or a stream; - reads stdin")
 	flags.BoolVar(&o.fromCluster, "from-cluster", false, "read the profile, namespaces, NetworkPolicies and ClusterNetworkPolicies from the cluster")
 	flags.BoolVar(&o.byNamespace, "by-namespace", false, "one row and column per namespace instead of per tier")
-	flags.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	flags.StringVarP(&o.output, "output", "o", "table", "output format: table, json, or a picture: dot (Graphviz) or mermaid")
 	flags.StringVar(&o.operatorNamespace, "operator-namespace", defaultOperatorNamespace, "the namespace Tierguard runs in, which it never governs")
 	flags.StringSliceVar(&o.podCIDRs, "pod-cidr", cli.DefaultPodCIDRs, "ranges pod IPs come from; ipBlock peers outside them never match a pod (0.0.0.0/0,::/0 assumes nothing)")
 	o.configFlags.AddFlags(flags)
@@ -95,8 +100,8 @@ or input, 2 usage error.`,
 }
 
 func (o *matrixOptions) run(ctx context.Context) error {
-	if o.output != "table" && o.output != "json" {
-		return fmt.Errorf("--output must be table or json, not %q", o.output)
+	if !slices.Contains(matrixOutputs, o.output) {
+		return fmt.Errorf("--output must be one of %s, not %q", strings.Join(matrixOutputs, ", "), o.output)
 	}
 	stdin := 0
 	for _, p := range []string{o.profilePath, o.namespacesPath, o.policiesPath, o.clusterPoliciesPath} {
@@ -125,8 +130,13 @@ func (o *matrixOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.output == "json" {
+	switch o.output {
+	case "json":
 		return cli.WriteMatrixJSON(o.streams.Out, m)
+	case "dot":
+		return cli.WriteMatrixDOT(o.streams.Out, m)
+	case "mermaid":
+		return cli.WriteMatrixMermaid(o.streams.Out, m)
 	}
 	return cli.WriteMatrix(o.streams.Out, m, o.byNamespace, notes...)
 }
