@@ -11,8 +11,10 @@ import (
 	"strings"
 	"time"
 
+	orv1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -45,6 +47,7 @@ func main() {
 		secureMetrics        bool
 		enableHTTP2          bool
 		leaderElect          bool
+		openReports          bool
 		leaderElectionNS     string
 		qps                  float64
 		burst                int
@@ -60,6 +63,7 @@ func main() {
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS behind Kubernetes authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off: HTTP/2 Rapid Reset and Stream Cancellation CVEs).")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Enable leader election, so only one replica writes.")
+	flag.BoolVar(&openReports, "openreports", false, "Write OpenReports (openreports.io/v1alpha1): a ClusterReport per profile and a Report per governed namespace. Needs the OpenReports CRDs; without them the manager logs why and writes none.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election lease (default: the operator's namespace).")
 	flag.Float64Var(&qps, "kube-api-qps", 1000, "Queries per second to the API server (client-side limit; the API server's own flow control still applies).")
 	flag.IntVar(&burst, "kube-api-burst", 2000, "Burst of queries to the API server.")
@@ -101,6 +105,7 @@ func main() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(segv1.AddToScheme(scheme))
 	utilruntime.Must(cnpapi.AddToScheme(scheme))
+	utilruntime.Must(orv1.Install(scheme))
 
 	var tlsOpts []func(*tls.Config)
 	if !enableHTTP2 {
@@ -137,6 +142,18 @@ func main() {
 		Recorder:          mgr.GetEventRecorder("tierguard"),
 		OperatorNamespace: operatorNS,
 		ApplyConcurrency:  applyConcurrency,
+	}
+	if openReports {
+		d, err := discovery.NewDiscoveryClientForConfig(cfg)
+		if err == nil {
+			err = controller.ReportsServed(d)
+		}
+		if err != nil {
+			// Asked for and absent: said once, loudly; enforcement goes on.
+			log.Error(err, "--openreports: not writing OpenReports")
+		} else {
+			r.Reports = true
+		}
 	}
 	if err := r.SetupWithManager(mgr, reconcileConcurrency); err != nil {
 		log.Error(err, "Unable to set up controller")

@@ -55,6 +55,10 @@ type ProfileReconciler struct {
 	// ApplyConcurrency bounds parallel writes within one reconcile.
 	ApplyConcurrency int
 
+	// Reports writes OpenReports (openreports.io/v1alpha1): a ClusterReport
+	// per profile and a Report per governed namespace.
+	Reports bool
+
 	// ClusterNetworkPolicies finds the served ClusterNetworkPolicy version;
 	// SetupWithManager sets one up when nil. Without one, none is served.
 	ClusterNetworkPolicies *cnpapi.Detector
@@ -111,6 +115,9 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	reportConditions(reported)
+	if err := r.writeReports(ctx, reported, o); err != nil {
+		return ctrl.Result{}, err
+	}
 	if n := o.writes.count(writeFailed); n > 0 {
 		return ctrl.Result{}, fmt.Errorf("%d write(s) failed for profile %s", n, profile.Name)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 
+	orv1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -40,6 +41,10 @@ func CacheOptions() cache.Options {
 			return obj, nil
 		},
 		ByObject: map[client.Object]cache.ByObject{
+			// OpenReports (--openreports): only Tierguard's, which other
+			// tools' many reports never crowd.
+			&orv1.Report{}:        {Label: labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedByValue})},
+			&orv1.ClusterReport{}: {Label: labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedByValue})},
 			&networkingv1.NetworkPolicy{}: {
 				Label: labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedByValue}),
 				Transform: func(obj any) (any, error) {
