@@ -38,7 +38,6 @@ func input(t *testing.T, holes int) Input {
 	return in
 }
 
-
 // TestReports: the results a person acts on, deterministic, and bounded.
 func TestReports(t *testing.T) {
 	in := input(t, 1)
