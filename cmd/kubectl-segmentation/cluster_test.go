@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -138,6 +139,32 @@ func TestMatrixFromCluster(t *testing.T) {
 	var list npav1beta1.ClusterNetworkPolicyList
 	if err := c.List(ctx, &list); err != nil || len(list.Items) != len(planned)+1 {
 		t.Errorf("the cluster holds %d ClusterNetworkPolicies (%v), want %d", len(list.Items), err, len(planned)+1)
+	}
+
+	// A profile NAME, as kubectl takes names, is --from-cluster --profile NAME.
+	named := runPlugin(t, "", "matrix", "company", "--kubeconfig", kubeconfig, "-o", "json").mustSucceed(t)
+	if diff := cmp.Diff(want, decodePairs(t, named.stdout)[[2]string{"app-dev", "billing-prod"}]); diff != "" {
+		t.Errorf("matrix company (-want +got):\n%s", diff)
+	}
+	// The picture draws the hole in red, from dev to prod (one namespace
+	// each, so the tiers), with the policy that opens it.
+	dot := runPlugin(t, "", "matrix", "company", "--kubeconfig", kubeconfig, "-o", "dot").mustSucceed(t).stdout
+	mustContain(t, dot, `g0 -> g1 [label="TCP/22\nby ClusterNetworkPolicy/early-dev-to-prod", color="#d00000"`)
+	mermaid := runPlugin(t, "", "matrix", "--from-cluster", "--kubeconfig", kubeconfig, "-o", "mermaid").mustSucceed(t).stdout
+	mustContain(t, mermaid, `g0 -->|"TCP/22<br>by ClusterNetworkPolicy/early-dev-to-prod"| g1`)
+	// render NAME renders the cluster's profile against the cluster.
+	rendered := runPlugin(t, "", "render", "company", "--kubeconfig", kubeconfig).mustSucceed(t).stdout
+	mustContain(t, rendered, "kind: ClusterNetworkPolicy", "name: app-dev")
+	if r := runPlugin(t, "", "render", "nothing", "--kubeconfig", kubeconfig); r.code != exitInvalid ||
+		!strings.Contains(r.stderr, `SegmentationProfile "nothing" not found`) {
+		t.Errorf("render of a missing profile: exit %d, %s", r.code, r.stderr)
+	}
+	// Shell completion offers the cluster's profiles.
+	for _, cmd := range []string{"matrix", "render", "status"} {
+		r := runPlugin(t, "", "__complete", cmd, "--kubeconfig", kubeconfig, "co").mustSucceed(t)
+		if !strings.HasPrefix(r.stdout, "company\n:4\n") {
+			t.Errorf("__complete %s co: %q, want company", cmd, r.stdout)
+		}
 	}
 }
 

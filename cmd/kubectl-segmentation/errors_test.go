@@ -94,11 +94,14 @@ func TestUsageErrors(t *testing.T) {
 		{"no command", nil, "a command is required"},
 		{"unknown command", []string{"apply"}, `unknown command "apply"`},
 		{"unknown flag", []string{"render", "--profil", sampleProfile}, "unknown flag: --profil"},
-		{"missing --profile", []string{"render", "--namespaces", namespacesList}, `required flag(s) "profile" not set`},
+		{"missing --profile", []string{"render", "--namespaces", namespacesList}, "a profile is required: NAME (of the cluster) or --profile-file FILE"},
+		{"both profile flags", []string{"render", "--profile", sampleProfile, "--profile-file", sampleProfile, "--namespaces", namespacesList}, "[profile profile-file] were all set"},
 		{"neither input", []string{"render", "--profile", sampleProfile}, "at least one of the flags in the group [namespaces from-cluster] is required"},
 		{"both inputs", []string{"render", "--profile", sampleProfile, "--namespaces", namespacesList, "--from-cluster"}, "none of the others can be"},
 		{"unknown output format", []string{"render", "--profile", sampleProfile, "--namespaces", namespacesList, "-o", "wide"}, `--output must be yaml or json, not "wide"`},
-		{"positional argument", []string{"render", "extra", "--profile", sampleProfile, "--namespaces", namespacesList}, `unknown command "extra"`},
+		{"profile name and file", []string{"render", "company", "--profile", sampleProfile}, "a profile NAME is read from the cluster, with its namespaces: --profile is for files"},
+		{"profile name and namespaces file", []string{"render", "company", "--namespaces", namespacesList}, "--namespaces is for files"},
+		{"two profile names", []string{"render", "a", "b"}, "accepts at most 1 arg(s), received 2"},
 		{"stdin twice", []string{"render", "--profile", "-", "--namespaces", "-"}, "cannot both read stdin"},
 	}
 	for _, tc := range cases {
@@ -119,7 +122,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	r := runPlugin(t, "", "render", "--help")
-	if r.code != exitOK || !strings.Contains(r.stdout, "kubectl segmentation render --profile FILE") {
+	if r.code != exitOK || !strings.Contains(r.stdout, "kubectl segmentation render (NAME | --profile-file FILE (--namespaces FILE | --from-cluster))") {
 		t.Errorf("exit %d, stdout:\n%s", r.code, r.stdout)
 	}
 	if !strings.Contains(r.stdout, "--kubeconfig") {

@@ -42,7 +42,7 @@ type matrixOptions struct {
 func newMatrixCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &matrixOptions{streams: streams, configFlags: genericclioptions.NewConfigFlags(true)}
 	cmd := &cobra.Command{
-		Use:   "matrix [--profile NAME] (--from-cluster | --profile-file FILE --namespaces FILE [--policies FILE] [--cluster-network-policies FILE]) [-o table|json]",
+		Use:   "matrix [NAME | --profile NAME] (--from-cluster | --profile-file FILE --namespaces FILE [--policies FILE] [--cluster-network-policies FILE]) [-o table|json|dot|mermaid]",
 		Short: "Print the tier-by-tier connectivity the policies allow, against the profile's intent",
 		Long: `Matrix evaluates the NetworkPolicies and ClusterNetworkPolicies for every
 ordered pair of namespaces, in their order of precedence (Admin
@@ -59,7 +59,16 @@ spec.enforcement (replacing any of Tierguard's in the files) plus those of
 labels Tierguard would set. With --from-cluster the cluster's namespaces,
 NetworkPolicies and ClusterNetworkPolicies (policy.networking.k8s.io
 v1beta1, else v1alpha2; none when the cluster does not serve them) are
-taken as they are.
+taken as they are. A profile NAME, as kubectl takes names, is the
+cluster's profile and implies --from-cluster (--profile NAME still works).
+
+-o dot and -o mermaid draw the same as a picture: a node per tier, the
+shared and the ungoverned namespaces, the flows allowed as intended with
+their ports, every hole (traffic allowed that the profile forbids) in red
+with the policies that open it, and intended flows that are blocked dashed
+in orange. Namespaces appear only where a difference involves some of a
+tier's namespaces. Render DOT with Graphviz (dot -Tsvg); Mermaid renders
+in GitHub and GitLab markdown.
 
 Pods are assumed to have any labels and named ports, and IPs inside
 --pod-cidr. Exit codes: 0 success (differences included), 1 invalid profile
@@ -70,8 +79,15 @@ or input, 2 usage error.`,
   kubectl segmentation matrix --profile-file profile.yaml --namespaces namespaces.yaml --policies policies.yaml
 
   # Check the cluster's only profile, pair by pair, as JSON
-  kubectl segmentation matrix --from-cluster -o json | jq '.[] | select(.differs)'`,
-		Args: cobra.NoArgs,
+  kubectl segmentation matrix --from-cluster -o json | jq '.[] | select(.differs)'
+
+  # Draw the cluster's profile company, holes in red
+  kubectl segmentation matrix company -o dot | dot -Tsvg > segmentation.svg`,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeProfileNames(o.configFlags),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			return o.positionalName(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd.Context())
 		},
@@ -97,6 +113,27 @@ or input, 2 usage error.`,
 	cmd.MarkFlagsMutuallyExclusive("profile", "profile-file")
 	cmd.MarkFlagsRequiredTogether("profile-file", "namespaces")
 	return cmd
+}
+
+// positionalName reads a profile NAME as --from-cluster --profile NAME,
+// before cobra checks the flag groups.
+func (o *matrixOptions) positionalName(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	name, flags := args[0], cmd.Flags()
+	for _, file := range []string{"profile-file", "namespaces", "policies", "cluster-network-policies"} {
+		if flags.Changed(file) {
+			return fmt.Errorf("a profile NAME is read from the cluster, with its namespaces and policies: --%s is for files; drop one", file)
+		}
+	}
+	if o.profileName != "" && o.profileName != name {
+		return fmt.Errorf("the profile is named twice: %q and --profile %q", name, o.profileName)
+	}
+	if err := flags.Set("profile", name); err != nil {
+		return err
+	}
+	return flags.Set("from-cluster", "true")
 }
 
 func (o *matrixOptions) run(ctx context.Context) error {

@@ -363,6 +363,6 @@ func TestMatrixHelp(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("exit %d", r.code)
 	}
-	mustContain(t, r.stdout, "kubectl segmentation matrix [--profile NAME] (--from-cluster | --profile-file FILE --namespaces FILE [--policies FILE] [--cluster-network-policies FILE])",
+	mustContain(t, r.stdout, "kubectl segmentation matrix [NAME | --profile NAME] (--from-cluster | --profile-file FILE --namespaces FILE [--policies FILE] [--cluster-network-policies FILE])",
 		"--by-namespace", "--pod-cidr", "--kubeconfig")
 }

@@ -31,8 +31,9 @@ the namespaces in conflict, and the isolation leaks, with the policies that
 open them.
 
 Exit codes: 0 success, 1 the profile cannot be read, 2 usage error.`,
-		Example: `  kubectl segmentation status company`,
-		Args:    cobra.ExactArgs(1),
+		Example:           `  kubectl segmentation status company`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeProfileNames(o.configFlags),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd.Context(), args[0])
 		},
