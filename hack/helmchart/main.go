@@ -25,6 +25,10 @@
 // Usage (from the repository root; see `make helm-chart`):
 //
 //	go run ./hack/helmchart [-config config] [-out dist/chart] [-version 0.1.0]
+//
+// With -kustomize-build DIR it prints `kustomize build DIR` instead, with
+// the kustomize API of this module: test/helm compares the chart with that,
+// not with the (newer) kustomize its own module gets from the Helm SDK.
 package main
 
 import (
@@ -57,6 +61,7 @@ type options struct {
 	config  string
 	out     string
 	version string
+	build   string
 }
 
 func main() {
@@ -64,7 +69,15 @@ func main() {
 	flag.StringVar(&o.config, "config", "config", "The repository's config directory.")
 	flag.StringVar(&o.out, "out", "dist/chart", "Chart directory, written anew.")
 	flag.StringVar(&o.version, "version", "", "Chart version, semver (default: spec.version of config/manifests/bases' CSV, as the OLM bundle).")
+	flag.StringVar(&o.build, "kustomize-build", "", "Print `kustomize build` of this kustomization and write no chart.")
 	flag.Parse()
+	if o.build != "" {
+		if err := printBuild(o.build); err != nil {
+			fmt.Fprintln(os.Stderr, "helmchart:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	files, err := generate(o)
 	if err == nil {
 		err = write(o.out, files)
@@ -495,6 +508,19 @@ func kustomizeBuild(dir string) ([]*unstructured.Unstructured, error) {
 		out = append(out, u)
 	}
 	return out, nil
+}
+
+func printBuild(dir string) error {
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		return fmt.Errorf("kustomize build %s: %w", dir, err)
+	}
+	data, err := m.AsYaml()
+	if err != nil {
+		return fmt.Errorf("kustomize build %s: %w", dir, err)
+	}
+	_, err = os.Stdout.Write(data)
+	return err
 }
 
 func csvVersion(path string) (string, error) {
