@@ -88,7 +88,9 @@ manager:
     # --leader-elect: only the leader writes. Keep it on with more than one
     # replica.
     enable: true
-    # --leader-election-namespace; empty: the release namespace.
+    # --leader-election-namespace; empty: the release namespace. The chart's
+    # leader election Role is in the release namespace: elsewhere, grant
+    # leases there yourself.
     namespace: ""
   # --zap-log-level: debug, info, error, or an integer (more verbose the
   # higher); empty: info.
