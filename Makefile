@@ -65,6 +65,7 @@ verify: manifests generate bundle helm-chart ## Fail when generated files (CRD, 
 test: manifests generate fmt vet envtest-assets kube-router ## Run unit, envtest, e2e and dataplane suites against the control plane built from source.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test $$($(GO) list ./... | grep -v -e /test/e2e -e /test/dataplane) -count=1 -timeout 30m
 	$(MAKE) test-differential
+	$(MAKE) test-prometheus
 	$(MAKE) test-helm
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test ./test/e2e/ -count=1 -timeout 20m
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" KUBE_ROUTER_BIN="$(KUBE_ROUTER_BIN)" $(GO) test ./test/dataplane/ -count=1 -timeout 20m
@@ -72,6 +73,10 @@ test: manifests generate fmt vet envtest-assets kube-router ## Run unit, envtest
 .PHONY: test-differential
 test-differential: ## Compare internal/evaluate's verdicts with kube-network-policies' engine on random clusters (test/differential, its own module).
 	cd test/differential && $(GO) test ./... -count=1 -v -run .
+
+.PHONY: test-prometheus
+test-prometheus: envtest-assets ## Unit-test config/prometheus's alerts, check its manifests against the prometheus-operator CRDs and its queries against a running manager (test/prometheus, its own module).
+	cd test/prometheus && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) test ./... -count=1
 
 .PHONY: test-helm
 test-helm: envtest-assets ## Lint and template the Helm chart (dist/chart), install and upgrade it on a local control plane (test/helm, its own module: the Helm SDK).
