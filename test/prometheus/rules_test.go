@@ -189,4 +189,3 @@ func withName(ls map[string]string, alertname string) map[string]string {
 	}
 	return out
 }
-
