@@ -168,6 +168,24 @@ helm-chart: manifests ## Generate the Helm chart (dist/chart) from config/ with 
 bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/ with hack/bundle (image IMG).
 	$(GO) run ./hack/bundle -image=$(IMG) $(if $(BUNDLE_VERSION),-version=$(BUNDLE_VERSION))
 
+##@ Documentation and release
+
+# The README's matrix example: the sample profile, its namespaces and a
+# foreign allow-all in billing-prod.
+DOCS_MATRIX_ARGS = --profile-file config/samples/segmentation_v1alpha1_segmentationprofile.yaml \
+	--namespaces internal/render/testdata/namespaces.yaml --policies cmd/kubectl-segmentation/testdata/policies-allow-all.yaml
+
+.PHONY: docs-image
+docs-image: ## Draw docs/segmentation.svg, the README's matrix example as kubectl segmentation matrix -o dot draws it (needs Graphviz: apt-get install graphviz).
+	@command -v dot >/dev/null || { echo "docs-image needs Graphviz's dot: apt-get install graphviz" >&2; exit 1; }
+	mkdir -p docs
+	$(GO) run ./cmd/kubectl-segmentation matrix $(DOCS_MATRIX_ARGS) -o dot | dot -Tsvg -o docs/segmentation.svg
+
+.PHONY: krew-manifest
+krew-manifest: ## Build the kubectl-segmentation archives for linux and darwin, amd64 and arm64, into dist/krew/ and write the krew manifest dist/krew/segmentation.yaml from their sha256 (VERSION=v1.2.3; attach these archives to the release VERSION).
+	@test -n "$(VERSION)" || { echo "usage: make krew-manifest VERSION=v1.2.3" >&2; exit 2; }
+	GO=$(GO) hack/krew/release.sh $(VERSION) dist/krew
+
 ##@ Tools
 
 CONTROLLER_GEN ?= $(GOBIN_DIR)/controller-gen
