@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -49,5 +50,37 @@ func TestBinaryExitCodes(t *testing.T) {
 				t.Errorf("exit code %d, stderr %q; want %d and %q", code, stderr.String(), tc.code, tc.stderr)
 			}
 		})
+	}
+}
+
+// TestKubectlPluginCompletion has kubectl complete `kubectl segmentation`
+// through hack/krew/kubectl_complete-segmentation, as a shell would. It
+// needs kubectl, taken from KUBEBUILDER_ASSETS or PATH.
+func TestKubectlPluginCompletion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	kubectl, err := exec.LookPath(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl"))
+	if err != nil {
+		if kubectl, err = exec.LookPath("kubectl"); err != nil {
+			t.Skip("no kubectl in KUBEBUILDER_ASSETS or on PATH")
+		}
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "kubectl-segmentation"), ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	helper, err := os.ReadFile("../../hack/krew/kubectl_complete-segmentation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kubectl_complete-segmentation"), helper, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(kubectl, "__complete", "segmentation", "ma")
+	cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.Output()
+	if err != nil || !strings.HasPrefix(string(out), "matrix\t") {
+		t.Errorf("kubectl __complete segmentation ma: %v, %q; want matrix", err, out)
 	}
 }
