@@ -110,6 +110,11 @@ manager:
   enableHTTP2: false
   # --pprof-bind-address, e.g. ":6060"; empty: off.
   pprofBindAddress: ""
+  # --openreports: write OpenReports (openreports.io/v1alpha1), a
+  # ClusterReport per profile and a Report per governed namespace. auto: on
+  # when the API server serves the OpenReports CRDs at install or upgrade;
+  # true or false.
+  openReports: auto
   # More arguments, passed last, e.g. ["--zap-encoder=console"].
   extraArgs: []
   podDisruptionBudget:

@@ -405,6 +405,10 @@ const optionalArgs = `  {{- if not .Values.admissionPolicy.enable }}
   {{- with .Values.manager.pprofBindAddress }}
   - --pprof-bind-address={{ . }}
   {{- end }}
+  {{- $reports := toString .Values.manager.openReports }}
+  {{- if or (eq $reports "true") (and (eq $reports "auto") (.Capabilities.APIVersions.Has "openreports.io/v1alpha1/Report")) }}
+  - --openreports
+  {{- end }}
   {{- range .Values.manager.extraArgs }}
   - {{ . | quote }}
   {{- end }}

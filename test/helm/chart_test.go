@@ -7,6 +7,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -55,7 +56,7 @@ func loadChart(t *testing.T) *chart.Chart {
 
 // render is `helm template` with values: the objects of the chart, without
 // an API server.
-func render(t *testing.T, values map[string]any) []*unstructured.Unstructured {
+func render(t *testing.T, values map[string]any, apiVersions ...string) []*unstructured.Unstructured {
 	t.Helper()
 	cfg := action.NewConfiguration()
 	cfg.Releases = storage.Init(driver.NewMemory())
@@ -66,6 +67,7 @@ func render(t *testing.T, values map[string]any) []*unstructured.Unstructured {
 	install.Namespace = releaseNamespace
 	install.Replace = true
 	install.KubeVersion = kubeVersion(t)
+	install.APIVersions = apiVersions // beside the built-in ones, as a cluster would serve them
 	rel, err := install.Run(loadChart(t), values)
 	if err != nil {
 		t.Fatalf("helm template: %v", err)
@@ -356,6 +358,17 @@ func TestValues(t *testing.T) {
 	defaultArgs := args(t, defaults)
 	if want := []string{"--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8443"}; !cmp.Equal(defaultArgs, want) {
 		t.Fatalf("default args %q, want config/manager's %q", defaultArgs, want)
+	}
+
+	// OpenReports: auto follows what the API server serves.
+	if a := args(t, byKey(render(t, nil, "openreports.io/v1alpha1/Report", "openreports.io/v1alpha1"))); !slices.Contains(a, "--openreports") {
+		t.Errorf("openReports auto with the OpenReports API served: args %q lack --openreports", a)
+	}
+	for v, want := range map[string]bool{"true": true, "false": false} {
+		a := args(t, byKey(render(t, map[string]any{"manager": map[string]any{"openReports": v == "true"}}, "openreports.io/v1alpha1/Report")))
+		if slices.Contains(a, "--openreports") != want {
+			t.Errorf("openReports %s: args %q", v, a)
+		}
 	}
 
 	tests := []struct {
