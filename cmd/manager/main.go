@@ -120,6 +120,19 @@ func main() {
 	cfg.QPS, cfg.Burst = float32(qps), burst
 	cacheOpts := watchcache.CacheOptions()
 	cacheOpts.SyncPeriod = &syncPeriod
+	if openReports {
+		d, err := discovery.NewDiscoveryClientForConfig(cfg)
+		if err == nil {
+			err = controller.ReportsServed(d)
+		}
+		if err != nil {
+			// Asked for and absent: said once, loudly; enforcement goes on.
+			log.Error(err, "--openreports: not writing OpenReports")
+			openReports = false
+		} else {
+			cacheOpts = watchcache.WithReports(cacheOpts)
+		}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,
@@ -142,18 +155,7 @@ func main() {
 		Recorder:          mgr.GetEventRecorder("tierguard"),
 		OperatorNamespace: operatorNS,
 		ApplyConcurrency:  applyConcurrency,
-	}
-	if openReports {
-		d, err := discovery.NewDiscoveryClientForConfig(cfg)
-		if err == nil {
-			err = controller.ReportsServed(d)
-		}
-		if err != nil {
-			// Asked for and absent: said once, loudly; enforcement goes on.
-			log.Error(err, "--openreports: not writing OpenReports")
-		} else {
-			r.Reports = true
-		}
+		Reports:           openReports,
 	}
 	if err := r.SetupWithManager(mgr, reconcileConcurrency); err != nil {
 		log.Error(err, "Unable to set up controller")

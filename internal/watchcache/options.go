@@ -41,10 +41,6 @@ func CacheOptions() cache.Options {
 			return obj, nil
 		},
 		ByObject: map[client.Object]cache.ByObject{
-			// OpenReports (--openreports): only Tierguard's, which other
-			// tools' many reports never crowd.
-			&orv1.Report{}:        {Label: labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedByValue})},
-			&orv1.ClusterReport{}: {Label: labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedByValue})},
 			&networkingv1.NetworkPolicy{}: {
 				Label: labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedByValue}),
 				Transform: func(obj any) (any, error) {
@@ -57,6 +53,16 @@ func CacheOptions() cache.Options {
 			},
 		},
 	}
+}
+
+// WithReports adds the OpenReports kinds to cache options, only Tierguard's
+// (other tools' many reports never crowd the cache). Only for a manager that
+// writes reports: the kinds must be served when the cache starts.
+func WithReports(o cache.Options) cache.Options {
+	own := labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedByValue})
+	o.ByObject[&orv1.Report{}] = cache.ByObject{Label: own}
+	o.ByObject[&orv1.ClusterReport{}] = cache.ByObject{Label: own}
+	return o
 }
 
 // stripPolicy drops what Tierguard never reads from a cached policy.

@@ -5,6 +5,7 @@ package reports
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -101,6 +102,9 @@ func TestOpenReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
+	if err := controller.ReportsServed(discovery.NewDiscoveryClientForConfigOrDie(env.Config)); !errors.Is(err, controller.ErrReportsNotServed) {
+		t.Fatalf("ReportsServed without the CRDs: %v, want ErrReportsNotServed", err)
+	}
 	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: reportCRDs(t)}); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +124,7 @@ func TestOpenReports(t *testing.T) {
 	var w writes
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Wrap(w.wrap)
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Cache: watchcache.CacheOptions(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Cache: watchcache.WithReports(watchcache.CacheOptions()), Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
