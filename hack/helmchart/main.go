@@ -229,8 +229,11 @@ func findDefaults(objs []*unstructured.Unstructured) (defaults, error) {
 		}
 		d.repository, d.tag = image[:i], image[i+1:]
 		replicas, found, err := unstructured.NestedInt64(u.Object, "spec", "replicas")
-		if err != nil || !found {
-			return d, fmt.Errorf("Deployment %s: spec.replicas: %v", u.GetName(), err)
+		switch {
+		case err != nil:
+			return d, fmt.Errorf("deployment %s: spec.replicas: %w", u.GetName(), err)
+		case !found:
+			return d, fmt.Errorf("deployment %s: no spec.replicas", u.GetName())
 		}
 		d.replicas = replicas
 		d.resources, _ = c["resources"].(map[string]any)
@@ -258,7 +261,7 @@ func managerContainer(u *unstructured.Unstructured) (map[string]any, error) {
 			return m, nil
 		}
 	}
-	return nil, fmt.Errorf("Deployment %s: no container %q", u.GetName(), managerName)
+	return nil, fmt.Errorf("deployment %s: no container %q", u.GetName(), managerName)
 }
 
 func stringArgs(c map[string]any) []string {

@@ -33,13 +33,18 @@ const (
 	// a last one says how many were left out.
 	MaxResults = 50
 
-	// Rules of the results.
-	RuleReady       = "ready"
+	// RuleReady reports the profile's Ready condition.
+	RuleReady = "ready"
+	// RuleEnforcement names what enforces the boundaries, and the mode.
 	RuleEnforcement = "enforcement"
-	RuleTier        = "tier"
-	RuleIsolation   = "isolation"
-	RuleConflicts   = "conflicts"
-	RuleDrift       = "drift"
+	// RuleTier gives a namespace's tier.
+	RuleTier = "tier"
+	// RuleIsolation passes, or fails once per hole.
+	RuleIsolation = "isolation"
+	// RuleConflicts passes, or fails once per conflict.
+	RuleConflicts = "conflicts"
+	// RuleDrift warns once per recent repair.
+	RuleDrift = "drift"
 )
 
 // Input is what a pass found, for one profile.
