@@ -16,8 +16,7 @@ import (
 // announceTransitions emits events when the status flips, never per pass:
 // Enforced on reaching the plan, Conflict when conflicts appear or change,
 // and a warning when Ready turns False for a new reason.
-func (r *ProfileReconciler) announceTransitions(profile *segv1.SegmentationProfile, next segv1.SegmentationProfileStatus) {
-	prev := profile.Status
+func (r *ProfileReconciler) announceTransitions(profile *segv1.SegmentationProfile, prev, next segv1.SegmentationProfileStatus) {
 	ready := meta.FindStatusCondition(next.Conditions, segv1.ConditionReady)
 	prevReady := meta.FindStatusCondition(prev.Conditions, segv1.ConditionReady)
 	if ready != nil && (prevReady == nil || prevReady.Reason != ready.Reason || prevReady.Status != ready.Status) {

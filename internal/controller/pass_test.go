@@ -478,6 +478,67 @@ func TestPass(t *testing.T) {
 		}
 	})
 
+	t.Run("a status is written once when the cache lags behind the write", func(t *testing.T) {
+		var (
+			stale        atomic.Pointer[segv1.SegmentationProfile]
+			statusWrites atomic.Int32
+		)
+		var f *passFixture
+		f = e.fixture(t, interceptor.Funcs{
+			Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+				if p, ok := obj.(*segv1.SegmentationProfile); ok && key.Name == f.profile {
+					if old := stale.Load(); old != nil { // the profile as before the first pass's status write
+						old.DeepCopyInto(p)
+						return nil
+					}
+				}
+				return c.Get(ctx, key, obj, opts...)
+			},
+			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+				if sub == "status" {
+					statusWrites.Add(1)
+				}
+				return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+			},
+		})
+		f.namespace("dev-a", "dev")
+		// Retain: no finalizer is written, so the stale profile's version
+		// meets no optimistic lock.
+		f.createProfile(func(p *segv1.SegmentationProfile) { p.Spec.DeletionPolicy = segv1.DeletionPolicyRetain })
+		before := f.get()
+		if err := f.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		if n := statusWrites.Load(); n != 1 {
+			t.Fatalf("%d status writes in the first pass, want 1", n)
+		}
+		events := len(f.events.Events)
+		stale.Store(before)
+		if err := f.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		if n := statusWrites.Load(); n != 1 {
+			t.Fatalf("%d status writes after a pass that found nothing new from a lagging cache, want still 1", n)
+		}
+		if n := len(f.events.Events); n != events {
+			t.Fatalf("%d event(s) announced again: %v", n-events, <-f.events.Events)
+		}
+		// Once the cache shows another version, it is compared again: a
+		// status someone changed is written back.
+		stale.Store(nil)
+		p := f.get()
+		p.Status.GovernedNamespaces = 99
+		if err := f.e.admin.Status().Update(f.ctx(), p); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.get().Status.GovernedNamespaces; got != 1 || statusWrites.Load() != 2 {
+			t.Fatalf("governedNamespaces %d after %d status writes, want 1 after 2", got, statusWrites.Load())
+		}
+	})
+
 	// A reconciler as a zero value (its memory never set up) forgets a
 	// deleted profile without panicking.
 	t.Run("a zero-value reconciler handles a deleted profile", func(t *testing.T) {

@@ -178,7 +178,9 @@ func (r *ProfileReconciler) fail(ctx context.Context, profile *segv1.Segmentatio
 	if pe := (*passError)(nil); errors.As(err, &pe) {
 		reason = pe.reason
 	}
-	st := failedStatus(profile, reason, err)
+	known := *profile // the status built on is the one the API server holds, as far as known
+	known.Status = r.currentStatus(profile)
+	st := failedStatus(&known, reason, err)
 	if perr := r.writeStatus(ctx, profile, st); perr != nil {
 		return ctrl.Result{}, errors.Join(err, perr)
 	}

@@ -127,22 +127,40 @@ func (r *ProfileReconciler) patchStatus(ctx context.Context, planned *segv1.Segm
 			return nil, fmt.Errorf("read profile %s: %w", planned.Name, err)
 		}
 	}
-	return base, r.writeStatus(ctx, base, computeStatus(planned, base.Status, o))
+	return base, r.writeStatus(ctx, base, computeStatus(planned, r.currentStatus(base), o))
 }
 
 // writeStatus writes a status when it differs from the profile's, and only
-// then, announcing the transitions.
+// then, announcing the transitions. A cache that does not show this
+// process's last status write yet (the profile still at the version it was
+// written over) is compared as if it did: the same status is not written,
+// nor announced, twice.
 func (r *ProfileReconciler) writeStatus(ctx context.Context, profile *segv1.SegmentationProfile, st segv1.SegmentationProfileStatus) error {
-	if equality.Semantic.DeepEqual(profile.Status, st) {
+	current := r.currentStatus(profile)
+	if equality.Semantic.DeepEqual(current, st) {
+		profile.Status = st // what the API server holds, for the caller
 		return nil
 	}
-	r.announceTransitions(profile, st)
+	r.announceTransitions(profile, current, st)
 	before := profile.DeepCopy()
+	over := profile.ResourceVersion
 	profile.Status = st
 	if err := r.Client.Status().Patch(ctx, profile, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("patch status of profile %s: %w", profile.Name, err)
 	}
+	r.memory.Profile(profile.Name).WroteStatus(over, st)
 	return nil
+}
+
+// currentStatus is the profile's status as the API server holds it, as far
+// as this process knows: the one it last wrote while the profile read is
+// still at the version that write went over (the cache lags), else the
+// profile's own.
+func (r *ProfileReconciler) currentStatus(profile *segv1.SegmentationProfile) segv1.SegmentationProfileStatus {
+	if last, ok := r.memory.Profile(profile.Name).StatusOver(profile.ResourceVersion); ok {
+		return *last
+	}
+	return profile.Status
 }
 
 // Schema bounds of status strings (see api/v1alpha1/status_types.go), and

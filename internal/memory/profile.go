@@ -5,6 +5,7 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 
+	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/drift"
 	"github.com/tierguard/tierguard/internal/leaks"
 	"github.com/tierguard/tierguard/internal/render"
@@ -38,6 +39,11 @@ type Profile struct {
 	// clusterPolicies are the names of the profile's ClusterNetworkPolicies
 	// this process has seen or written: one missing was deleted (drift).
 	clusterPolicies map[string]struct{}
+	// status is the last status this process wrote, and statusOver the
+	// profile's resourceVersion it was written over: while the cache still
+	// shows that version, the status is what the profile holds.
+	status     *segv1.SegmentationProfileStatus
+	statusOver string
 	// leaks is the last leak analysis and the digest of its inputs.
 	leaks leakMemo
 	// tiers are the tiers last reported in metrics.
@@ -100,6 +106,22 @@ func (p *Profile) SeenClusterPolicies(names []string) {
 	for _, n := range names {
 		p.clusterPolicies[n] = struct{}{}
 	}
+}
+
+// WroteStatus records a status written over the profile's version over.
+func (p *Profile) WroteStatus(over string, st segv1.SegmentationProfileStatus) {
+	p.status, p.statusOver = st.DeepCopy(), over
+}
+
+// StatusOver returns the status last written over version rv, if any: the
+// profile's status when the cache, still at rv, does not show that write
+// yet. Comparing with it instead of the cached one spares a second write
+// (and a second transition event) of the same status.
+func (p *Profile) StatusOver(rv string) (*segv1.SegmentationProfileStatus, bool) {
+	if p.status == nil || rv == "" || rv != p.statusOver {
+		return nil, false
+	}
+	return p.status, true
 }
 
 // SeenPolicies marks the profile's policies among the cached managed ones.
