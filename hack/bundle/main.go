@@ -40,13 +40,12 @@ import (
 	"github.com/blang/semver/v4"
 	"github.com/operator-framework/api/pkg/lib/version"
 	csvv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
+	"github.com/tierguard/tierguard/hack/internal/kustomize"
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
 
@@ -118,11 +117,11 @@ var leftOut = map[string]string{
 // generate returns the bundle's files by path relative to the working
 // directory, and notes about what was left out.
 func generate(o options) (map[string][]byte, []string, error) {
-	objs, err := kustomizeBuild(o.configDefault)
+	objs, err := kustomize.Build(o.configDefault)
 	if err != nil {
 		return nil, nil, err
 	}
-	samples, err := kustomizeBuild(o.configSamples)
+	samples, err := kustomize.Build(o.configSamples)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -279,29 +278,6 @@ func generate(o options) (map[string][]byte, []string, error) {
 	}
 	sort.Strings(notes)
 	return files, notes, nil
-}
-
-// kustomizeBuild returns the objects of a kustomization, as `kustomize build`
-// would print them.
-func kustomizeBuild(dir string) ([]*unstructured.Unstructured, error) {
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
-	}
-	var out []*unstructured.Unstructured
-	for _, r := range m.Resources() {
-		data, err := r.MarshalJSON()
-		if err != nil {
-			return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
-		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(data); err != nil {
-			return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
-		}
-		out = append(out, u)
-	}
-	return out, nil
 }
 
 func readTemplate(path string) (*csvv1alpha1.ClusterServiceVersion, error) {

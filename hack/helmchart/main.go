@@ -41,6 +41,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tierguard/tierguard/hack/internal/kustomize"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -149,11 +150,11 @@ func generate(o options) (map[string][]byte, error) {
 		}
 		version = v
 	}
-	objs, err := kustomizeBuild(filepath.Join(o.config, "default"))
+	objs, err := kustomize.Build(filepath.Join(o.config, "default"))
 	if err != nil {
 		return nil, err
 	}
-	monitoring, err := kustomizeBuild(filepath.Join(o.config, "prometheus"))
+	monitoring, err := kustomize.Build(filepath.Join(o.config, "prometheus"))
 	if err != nil {
 		return nil, err
 	}
@@ -494,27 +495,6 @@ func pruneNulls(v any) any {
 	default:
 		return v
 	}
-}
-
-func kustomizeBuild(dir string) ([]*unstructured.Unstructured, error) {
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
-	}
-	var out []*unstructured.Unstructured
-	for _, r := range m.Resources() {
-		data, err := r.MarshalJSON()
-		if err != nil {
-			return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
-		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(data); err != nil {
-			return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
-		}
-		out = append(out, u)
-	}
-	return out, nil
 }
 
 func printBuild(dir string) error {
