@@ -108,6 +108,10 @@ func (r *ProfileReconciler) writeReports(ctx context.Context, profile *segv1.Seg
 	return errors.Join(errs...)
 }
 
+// reportKind keys the echoes of report writes (not an API kind of
+// Tierguard's objects: reports are its output, not enforced objects).
+const reportKind segv1.ObjectKind = "Report"
+
 // applyReport server-side applies a report under Tierguard's field manager.
 func (r *ProfileReconciler) applyReport(ctx context.Context, target client.Object, want any) error {
 	data, err := json.Marshal(want)
@@ -121,6 +125,7 @@ func (r *ProfileReconciler) applyReport(ctx context.Context, target client.Objec
 	if err != nil {
 		return fmt.Errorf("apply report %s: %w", client.ObjectKeyFromObject(target), err)
 	}
+	r.echoes.Wrote(reportKind, target.GetNamespace(), target.GetName(), target.GetResourceVersion())
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	orv1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -75,6 +76,25 @@ func (r *ProfileReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReco
 	r.cnpWatchMu.Lock()
 	r.ctl = ctl
 	r.cnpWatchMu.Unlock()
+	if r.Reports {
+		// A report someone edited or deleted (a tenant may be allowed to
+		// edit reports in their namespace) is rewritten at once, so no
+		// hole stays hidden behind a forged pass.
+		for _, obj := range []client.Object{&orv1.Report{}, &orv1.ClusterReport{}} {
+			src := source.Kind(r.cache, obj, handler.EnqueueRequestsFromMapFunc(reportOwner), r.echoes.Predicate(reportKind))
+			if err := ctl.Watch(src); err != nil {
+				return fmt.Errorf("watch reports: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// reportOwner maps one of Tierguard's reports to its profile.
+func reportOwner(_ context.Context, obj client.Object) []reconcile.Request {
+	if p := obj.GetLabels()[render.ProfileLabel]; p != "" && obj.GetLabels()[render.ManagedByLabel] == render.ManagedByValue {
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: p}}}
+	}
 	return nil
 }
 

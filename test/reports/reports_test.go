@@ -212,6 +212,28 @@ func TestOpenReports(t *testing.T) {
 		return nil
 	})
 
+	// A tenant who may edit reports in their namespace forges a pass over
+	// the hole: the report is rewritten at once, the hole back in it.
+	forged := &orv1.Report{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "prod-a", Name: name}, forged); err != nil {
+		t.Fatal(err)
+	}
+	forged.Results = []orv1.ReportResult{{Source: reports.Source, Policy: "segmentationprofile/company", Rule: reports.RuleIsolation, Result: "pass"}}
+	forged.Summary = orv1.ReportSummary{Pass: 1}
+	if err := c.Update(ctx, forged, client.FieldOwner("tenant")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the forged report rewritten", func() error {
+		rep := &orv1.Report{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "prod-a", Name: name}, rep); err != nil {
+			return err
+		}
+		if rep.Summary.Fail == 0 {
+			return fmt.Errorf("still forged: %q", results(rep.Results))
+		}
+		return nil
+	})
+
 	// Steady state: no report written.
 	time.Sleep(time.Second)
 	before := w.count()
