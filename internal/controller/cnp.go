@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -112,7 +113,7 @@ func isManagedClusterPolicy(p *npav1beta1.ClusterNetworkPolicy, profile string) 
 }
 
 func isNotServed(err error) bool {
-	return apierrors.IsNotFound(err) || strings.Contains(err.Error(), "no matches for kind")
+	return apierrors.IsNotFound(err) || meta.IsNoMatchError(err)
 }
 
 // cnpVersion returns the ClusterNetworkPolicy version to write.
