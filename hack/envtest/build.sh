@@ -2,6 +2,9 @@
 # Builds the test control plane (etcd, kube-apiserver, kube-controller-manager,
 # kubectl) from source through the Go module proxy into the directory where
 # setup-envtest keeps its binaries, so every clone and CI run reuse them.
+# With the argument "node" it also builds the node of the real-node test bed
+# (test/cluster): kubelet, kube-scheduler and kube-proxy beside them, and the
+# CNI plugins into cni/ below that directory.
 # Binaries already present are not rebuilt.
 set -euo pipefail
 
@@ -40,4 +43,13 @@ build "$here/etcd" go.etcd.io/etcd/server/v3 etcd "$etcd_ldflags"
 build "$here" k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver "$k8s_ldflags"
 build "$here" k8s.io/kubernetes/cmd/kubectl kubectl "$k8s_ldflags"
 build "$here" k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager "$k8s_ldflags"
+if [ "${1:-}" = node ]; then
+  build "$here" k8s.io/kubernetes/cmd/kubelet kubelet "$k8s_ldflags"
+  build "$here" k8s.io/kubernetes/cmd/kube-scheduler kube-scheduler "$k8s_ldflags"
+  build "$here" k8s.io/kubernetes/cmd/kube-proxy kube-proxy "$k8s_ldflags"
+  mkdir -p "$dest/cni"
+  for plugin in main/bridge ipam/host-local main/loopback meta/portmap; do
+    build "$here/cni" "github.com/containernetworking/plugins/plugins/$plugin" "cni/${plugin#*/}" "-s -w"
+  done
+fi
 echo "envtest-assets: ready in $dest"

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tierguard/tierguard/test/controlplane"
 	"github.com/tierguard/tierguard/test/harness"
+	"github.com/tierguard/tierguard/test/hostbed"
 )
 
 // Namespace is one namespace of the bed, holding one pod.
@@ -75,7 +76,7 @@ func Up(ctx context.Context, opts Options) (*Bed, error) {
 		run  func(context.Context) error
 	}{
 		{"take the run lock", b.lock},
-		{"install tools", func(context.Context) error { return installTools(opts.RepoRoot) }},
+		{"install tools", func(context.Context) error { return hostbed.InstallTools(opts.RepoRoot, false) }},
 		{"clean leftovers of earlier runs", func(context.Context) error { return removeLeftovers() }},
 		{"build binaries", b.buildBinaries},
 		{"start the control plane", b.startPlane},
@@ -95,7 +96,7 @@ func Up(ctx context.Context, opts Options) (*Bed, error) {
 }
 
 func (b *Bed) lock(ctx context.Context) error {
-	release, err := acquireRunLock(ctx, b.opts.Logf)
+	release, err := hostbed.AcquireRunLock(ctx, b.opts.Logf)
 	b.releaseLock = release
 	return err
 }
@@ -105,7 +106,7 @@ func (b *Bed) buildBinaries(ctx context.Context) error {
 	if err := os.MkdirAll(b.logDir(), 0o755); err != nil {
 		return fmt.Errorf("create work dir: %w", err)
 	}
-	if _, err := ensureKubeRouter(b.opts.RepoRoot, b.opts.Logf); err != nil {
+	if _, err := hostbed.EnsureKubeRouter(b.opts.RepoRoot, b.opts.Logf); err != nil {
 		return err
 	}
 	b.probeBin = filepath.Join(b.workDir, "probe")
@@ -171,12 +172,13 @@ func (b *Bed) Down() error {
 	}
 	var errs []error
 	if b.manager != nil {
-		errs = append(errs, b.manager.Stop(stopGrace))
+		errs = append(errs, b.manager.Stop(hostbed.StopGrace))
 	}
 	for _, p := range append([]*harness.Process{b.engine}, b.servers...) {
-		errs = append(errs, p.Stop(stopGrace))
+		errs = append(errs, p.Stop(hostbed.StopGrace))
 	}
-	errs = append(errs, removeEngineState(), removeNetwork(), flushConntrack())
+	errs = append(errs, hostbed.RemoveKubeState(), removeNetwork(), flushConntrack())
+	hostbed.RunUndo() // the network is removed above; this empties the journal
 	if b.Plane != nil {
 		errs = append(errs, b.Plane.Stop())
 	}

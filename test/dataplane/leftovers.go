@@ -5,21 +5,22 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/tierguard/tierguard/test/hostbed"
 )
 
 // runDir is the work dir of a run: binaries, logs and the control plane's
 // data. A run removes its own; the next run removes one a crash (or
 // DATAPLANE_KEEP_LOGS) left.
-var runDir = filepath.Join(stateDir, "run")
+var runDir = filepath.Join(hostbed.StateDir, "run")
 
 // removeLeftovers stops the processes a crashed run left (by recorded PID),
 // removes its network namespaces, bridge, chains, ipsets and work dir, and
 // restores the kernel settings it changed.
 func removeLeftovers() error {
-	err := errors.Join(killRecordedProcesses(), removeEngineState(), removeNetwork(), restoreJournaledSysctls())
+	err := errors.Join(hostbed.RemoveLeftovers(), removeNetwork())
 	if rmErr := os.RemoveAll(runDir); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("remove the work dir of an earlier run: %w", rmErr))
 	}
@@ -32,7 +33,7 @@ func removeLeftovers() error {
 // still running. After Down it must be empty.
 func leftovers() []string {
 	var found []string
-	if out, err := run("ip", "netns", "list"); err == nil {
+	if out, err := hostbed.Run("ip", "netns", "list"); err == nil {
 		for _, line := range strings.Split(out, "\n") {
 			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], NetnsPrefix) {
 				found = append(found, "network namespace "+f[0])
@@ -46,27 +47,11 @@ func leftovers() []string {
 			}
 		}
 	}
-	for _, family := range []string{"iptables", "ip6tables"} {
-		if _, err := exec.LookPath(family + "-save"); err != nil {
-			continue
-		}
-		out, _ := run(family + "-save")
-		if n := strings.Count(out, "KUBE-"); n > 0 {
-			found = append(found, fmt.Sprintf("%d mentions of KUBE- in %s-save", n, family))
-		}
-	}
-	if _, err := exec.LookPath("ipset"); err == nil {
-		out, _ := run("ipset", "list", "-n")
-		for _, name := range strings.Fields(out) {
-			if isKubeRouterIPSet(name) {
-				found = append(found, "ipset "+name)
-			}
-		}
-	}
-	for path, value := range readJournal() {
+	found = append(found, hostbed.KubeLeftovers()...)
+	for path, value := range hostbed.UnrestoredSysctls() {
 		found = append(found, fmt.Sprintf("kernel setting %s not restored to %s", path, value))
 	}
-	for pid, exe := range readRegistry() {
+	for pid, exe := range hostbed.RecordedProcesses() {
 		found = append(found, fmt.Sprintf("process %d (%s) still recorded", pid, exe))
 	}
 	return found

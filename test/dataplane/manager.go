@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tierguard/tierguard/test/harness"
+	"github.com/tierguard/tierguard/test/hostbed"
 )
 
 // startManager installs the manager's RBAC from config/rbac, as a user
@@ -21,7 +22,7 @@ func (b *Bed) startManager(ctx context.Context) error {
 	}
 	m, err := harness.StartManager(harness.ManagerOptions{
 		Binary: b.managerBin(), Kubeconfig: kubeconfig, Name: "manager", LogDir: b.logDir(),
-		OnStart: recordPID(b.managerBin()), OnExit: unregisterPID,
+		OnStart: hostbed.RecordPID(b.managerBin()), OnExit: hostbed.UnregisterPID,
 	})
 	if err != nil {
 		return err

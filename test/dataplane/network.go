@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/tierguard/tierguard/test/hostbed"
 )
 
 // Names and addresses of the bed's network, chosen not to collide with a
@@ -45,7 +47,7 @@ func flushConntrack() error {
 	var errs []error
 	for _, dir := range []string{"--orig-src", "--orig-dst"} {
 		for attempt := 0; ; attempt++ {
-			out, err := run("conntrack", "-D", dir, podSubnet.String())
+			out, err := hostbed.Run("conntrack", "-D", dir, podSubnet.String())
 			text := out
 			if err != nil {
 				text += err.Error()
@@ -78,14 +80,19 @@ type PodNet struct {
 	HostVeth string
 }
 
-// createBridge creates the bridge with the gateway address.
+// createBridge creates the bridge with the gateway address. Deleting it is
+// recorded first, so that a real-node run after a crashed run of this bed
+// does not find a second route to the pod range.
 func createBridge() error {
+	if err := hostbed.RecordUndo("ip", "link", "delete", BridgeName); err != nil {
+		return err
+	}
 	for _, args := range [][]string{
 		{"link", "add", BridgeName, "type", "bridge"},
 		{"addr", "add", gatewayCIDR, "dev", BridgeName},
 		{"link", "set", BridgeName, "up"},
 	} {
-		if _, err := run("ip", args...); err != nil {
+		if _, err := hostbed.Run("ip", args...); err != nil {
 			return fmt.Errorf("create bridge: %w", err)
 		}
 	}
@@ -110,6 +117,9 @@ func addPodNet(pn PodNet) (PodNet, error) {
 	}
 	namespace := pn.Namespace
 	podSide := "tgp" + strings.TrimPrefix(pn.HostVeth, hostVethPrefix)
+	if err := hostbed.RecordUndo("ip", "netns", "delete", pn.Netns); err != nil {
+		return pn, err
+	}
 	steps := [][]string{
 		{"netns", "add", pn.Netns},
 		{"link", "add", pn.HostVeth, "type", "veth", "peer", "name", podSide},
@@ -123,7 +133,7 @@ func addPodNet(pn PodNet) (PodNet, error) {
 		{"link", "set", pn.HostVeth, "up"},
 	}
 	for _, args := range steps {
-		if _, err := run("ip", args...); err != nil {
+		if _, err := hostbed.Run("ip", args...); err != nil {
 			return pn, fmt.Errorf("network of pod in %s: %w", namespace, err)
 		}
 	}
@@ -135,7 +145,7 @@ func addPodNet(pn PodNet) (PodNet, error) {
 // behind, and the bridge. It is idempotent and also cleans a crashed run.
 func removeNetwork() error {
 	var errs []error
-	out, err := run("ip", "netns", "list")
+	out, err := hostbed.Run("ip", "netns", "list")
 	if err != nil {
 		return fmt.Errorf("list network namespaces: %w", err)
 	}
@@ -145,14 +155,14 @@ func removeNetwork() error {
 			continue
 		}
 		netns := fields[0]
-		if pids, err := run("ip", "netns", "pids", netns); err == nil {
+		if pids, err := hostbed.Run("ip", "netns", "pids", netns); err == nil {
 			for _, p := range strings.Fields(pids) {
 				if pid, err := strconv.Atoi(p); err == nil {
 					_ = syscall.Kill(pid, syscall.SIGKILL)
 				}
 			}
 		}
-		if _, err := run("ip", "netns", "delete", netns); err != nil {
+		if _, err := hostbed.Run("ip", "netns", "delete", netns); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -162,7 +172,7 @@ func removeNetwork() error {
 	}
 	for _, l := range links {
 		if l.Name == BridgeName || strings.HasPrefix(l.Name, hostVethPrefix) {
-			if _, err := run("ip", "link", "delete", l.Name); err != nil && linkExists(l.Name) {
+			if _, err := hostbed.Run("ip", "link", "delete", l.Name); err != nil && linkExists(l.Name) {
 				errs = append(errs, err)
 			}
 		}

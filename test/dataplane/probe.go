@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tierguard/tierguard/test/harness"
+	"github.com/tierguard/tierguard/test/hostbed"
 )
 
 // Port is a transport protocol and port.
@@ -69,7 +70,7 @@ func startProbeServer(ctx context.Context, probeBin string, pn PodNet, logDir st
 				once.Do(func() { close(ready) })
 			}
 		},
-		OnStart: recordPID(probeBin), OnExit: unregisterPID,
+		OnStart: hostbed.RecordPID(probeBin), OnExit: hostbed.UnregisterPID,
 	}
 	if err := proc.Start(); err != nil {
 		return nil, err
@@ -83,7 +84,7 @@ func startProbeServer(ctx context.Context, probeBin string, pn PodNet, logDir st
 	case <-ctx.Done():
 	}
 	err := fmt.Errorf("probe server in %s did not become ready\n%s", pn.Netns, proc.LogTail(10))
-	return nil, errors.Join(err, proc.Stop(stopGrace))
+	return nil, errors.Join(err, proc.Stop(hostbed.StopGrace))
 }
 
 // UDP source ports of the matrix measurements cycle through this range, a

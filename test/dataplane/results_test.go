@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tierguard/tierguard/test/dataplane"
+	"github.com/tierguard/tierguard/test/hostbed"
 )
 
 // results collects the figures the suite prints at the end and writes to
@@ -116,7 +117,7 @@ func (r *suiteResults) String() string {
 	defer r.mu.Unlock()
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Dataplane suite results\n\n%s, %s/%s, engine kube-router %s (test instrument only)\n\n",
-		time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, dataplane.KubeRouterVersion)
+		time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, hostbed.KubeRouterVersion)
 	for _, m := range r.matrices {
 		fmt.Fprintf(&b, "## %s\n\n%d of %d cells open\n\n```\n%s```\n\n", m.title, m.matrix.CountOpen(), len(m.matrix.Cells()), m.matrix)
 	}

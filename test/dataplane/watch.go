@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tierguard/tierguard/test/harness"
+	"github.com/tierguard/tierguard/test/hostbed"
 )
 
 // Watch tries one connection again and again (the probe's watch mode) and
@@ -46,7 +47,7 @@ func (b *Bed) StartWatch(from, to string, port Port) (*Watch, error) {
 		Args: []string{"netns", "exec", src.Netns, b.probeBin, "watch",
 			"--interval", watchInterval.String(), "--timeout", "250ms", port.target(dst.IP)},
 		LogPath: filepath.Join(b.logDir(), "watch-"+from+"-"+to+".log"),
-		OnStart: recordPID(b.probeBin), OnExit: unregisterPID,
+		OnStart: hostbed.RecordPID(b.probeBin), OnExit: hostbed.UnregisterPID,
 		Stdout: func(line string) {
 			var r probeResult
 			if json.Unmarshal([]byte(line), &r) != nil {
@@ -64,7 +65,7 @@ func (b *Bed) StartWatch(from, to string, port Port) (*Watch, error) {
 }
 
 // Stop stops the watch's probe.
-func (w *Watch) Stop() error { return w.proc.Stop(stopGrace) }
+func (w *Watch) Stop() error { return w.proc.Stop(hostbed.StopGrace) }
 
 // since returns the attempts that arrived at or after t.
 func (w *Watch) since(t time.Time) []Attempt {

@@ -1,4 +1,4 @@
-package dataplane
+package hostbed
 
 import (
 	"context"
@@ -12,19 +12,19 @@ import (
 	"time"
 )
 
-// stateDir holds the run lock, the PID registry and the work dir of the
+// StateDir holds the run lock, the PID registry and the work dir of the
 // current (or last) run.
-var stateDir = filepath.Join(os.TempDir(), "tierguard-dataplane")
+var StateDir = filepath.Join(os.TempDir(), "tierguard-dataplane")
 
 // runLockPath serializes runs of the bed on one machine. The bed's names are
 // fixed (tgbr0, tgdp-*, 10.244.0.0/24), and the cleanup of leftovers at the
 // start of a run would tear down a concurrent run's network. The kernel
 // drops the lock when its holder dies, so a crashed run never blocks the next.
-var runLockPath = filepath.Join(stateDir, "lock")
+var runLockPath = filepath.Join(StateDir, "lock")
 
-// acquireRunLock waits until no other run of the bed holds the lock, takes
+// AcquireRunLock waits until no other run of the bed holds the lock, takes
 // it, and returns the function that releases it.
-func acquireRunLock(ctx context.Context, logf func(string, ...any)) (release func() error, err error) {
+func AcquireRunLock(ctx context.Context, logf func(string, ...any)) (release func() error, err error) {
 	if err := os.MkdirAll(filepath.Dir(runLockPath), 0o700); err != nil {
 		return nil, fmt.Errorf("create run lock: %w", err)
 	}
@@ -45,13 +45,13 @@ func acquireRunLock(ctx context.Context, logf func(string, ...any)) (release fun
 		}
 		if !waiting {
 			holder, _ := os.ReadFile(runLockPath)
-			logf("Waiting for another run of the dataplane bed (pid %s) to finish", strings.TrimSpace(string(holder)))
+			logf("Waiting for another run of a host test bed (pid %s) to finish", strings.TrimSpace(string(holder)))
 			waiting = true
 		}
 		select {
 		case <-ctx.Done():
 			_ = f.Close()
-			return nil, fmt.Errorf("wait for another run of the dataplane bed: %w", ctx.Err())
+			return nil, fmt.Errorf("wait for another run of a host test bed: %w", ctx.Err())
 		case <-time.After(time.Second):
 		}
 	}

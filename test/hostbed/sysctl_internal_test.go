@@ -1,4 +1,4 @@
-package dataplane
+package hostbed
 
 import (
 	"os"
@@ -27,7 +27,7 @@ func TestSysctlJournal(t *testing.T) {
 	}
 	set := func(string) (string, error) { return "6160", nil }
 
-	restore, err := setSysctl(setting, set)
+	restore, err := SetSysctl(setting, set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,11 +41,11 @@ func TestSysctlJournal(t *testing.T) {
 		t.Fatalf("after restore: %q, journal %v; want 6168 and an empty journal", got, readJournal())
 	}
 
-	if _, err := setSysctl(setting, set); err != nil {
+	if _, err := SetSysctl(setting, set); err != nil {
 		t.Fatal(err)
 	}
 	// A crash: restore is never called; the next run restores from the journal.
-	if err := restoreJournaledSysctls(); err != nil {
+	if err := RestoreJournaledSysctls(); err != nil {
 		t.Fatal(err)
 	}
 	if got := read(); got != "6168" || len(readJournal()) != 0 {

@@ -1,4 +1,4 @@
-package dataplane
+package hostbed
 
 import (
 	"errors"
@@ -12,13 +12,13 @@ import (
 // sysctlJournalPath records the original value of every kernel setting the
 // bed changed ("path value" a line) until it is restored, so that the next
 // run restores what a crashed run changed.
-var sysctlJournalPath = filepath.Join(stateDir, "sysctls")
+var sysctlJournalPath = filepath.Join(StateDir, "sysctls")
 
 var journalMu sync.Mutex
 
-// setSysctl sets a kernel setting to next(its current value), journals the
+// SetSysctl sets a kernel setting to next(its current value), journals the
 // current value, and returns a function that restores it.
-func setSysctl(path string, next func(prev string) (string, error)) (restore func() error, err error) {
+func SetSysctl(path string, next func(prev string) (string, error)) (restore func() error, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
@@ -45,8 +45,8 @@ func setSysctl(path string, next func(prev string) (string, error)) (restore fun
 	}, nil
 }
 
-// restoreJournaledSysctls restores the settings a crashed run changed.
-func restoreJournaledSysctls() error {
+// RestoreJournaledSysctls restores the settings a crashed run changed.
+func RestoreJournaledSysctls() error {
 	journalMu.Lock()
 	defer journalMu.Unlock()
 	var errs []error
@@ -114,4 +114,12 @@ func writeJournal(entries map[string]string) error {
 		return fmt.Errorf("write sysctl journal: %w", err)
 	}
 	return nil
+}
+
+// UnrestoredSysctls returns the journaled settings not restored yet, with
+// their original values.
+func UnrestoredSysctls() map[string]string {
+	journalMu.Lock()
+	defer journalMu.Unlock()
+	return readJournal()
 }

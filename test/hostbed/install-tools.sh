@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the dataplane test bed runs besides Go: iproute2 (ip, for
+# Installs what the host test beds run besides Go: iproute2 (ip, for
 # network namespaces, veths and the bridge), iptables (nft variant, as
-# kube-router programs it), ipset and conntrack (to flush the connection
-# tracking entries of the pod range between runs). Debian packages, installed only when a
-# command is missing, so a prepared machine makes no network call.
+# kube-router and kube-proxy program it), ipset and conntrack (to flush the
+# connection tracking entries of the pod range between runs); with the
+# argument "node", also containerd and runc for the real-node bed
+# (test/cluster). Debian packages, installed only when a command is missing,
+# so a prepared machine makes no network call.
 set -euo pipefail
 
 declare -A package_of=(
@@ -14,6 +16,12 @@ declare -A package_of=(
   [ipset]=ipset
   [conntrack]=conntrack
 )
+
+if [ "${1:-}" = node ]; then
+  package_of[containerd]=containerd
+  package_of[ctr]=containerd
+  package_of[runc]=runc
+fi
 
 missing=()
 for cmd in "${!package_of[@]}"; do

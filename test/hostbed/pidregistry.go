@@ -1,4 +1,4 @@
-package dataplane
+package hostbed
 
 import (
 	"errors"
@@ -16,17 +16,17 @@ import (
 // Children die with the test process (Pdeathsig); the registry is the second
 // line of defence, so that the next run stops, by PID and only after checking
 // the executable, whatever a crashed run still left running.
-var pidRegistryPath = filepath.Join(stateDir, "pids")
+var pidRegistryPath = filepath.Join(StateDir, "pids")
 
 var registryMu sync.Mutex
 
-// stopGrace is how long a child may take to exit after SIGTERM.
-const stopGrace = 10 * time.Second
+// StopGrace is how long a child may take to exit after SIGTERM.
+const StopGrace = 10 * time.Second
 
-// recordPID returns the harness.Process OnStart hook that records each run
+// RecordPID returns the harness.Process OnStart hook that records each run
 // of exe, the binary the child ends up running (which differs from the
-// process's path for `ip netns exec`); unregisterPID is the OnExit hook.
-func recordPID(exe string) func(pid int) error {
+// process's path for `ip netns exec`); UnregisterPID is the OnExit hook.
+func RecordPID(exe string) func(pid int) error {
 	return func(pid int) error { return registerPID(pid, exe) }
 }
 
@@ -48,8 +48,8 @@ func registerPID(pid int, exe string) error {
 	return nil
 }
 
-// unregisterPID forgets a child that has exited.
-func unregisterPID(pid int) {
+// UnregisterPID forgets a child that has exited.
+func UnregisterPID(pid int) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	entries := readRegistry()
@@ -77,10 +77,10 @@ func readRegistry() map[int]string {
 	return entries
 }
 
-// killRecordedProcesses sends SIGKILL to every recorded child of an earlier
+// KillRecordedProcesses sends SIGKILL to every recorded child of an earlier
 // run that still runs its recorded executable (a recycled PID is left alone),
 // then empties the registry.
-func killRecordedProcesses() error {
+func KillRecordedProcesses() error {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	var errs []error
@@ -97,4 +97,11 @@ func killRecordedProcesses() error {
 		errs = append(errs, fmt.Errorf("remove pid registry: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// RecordedProcesses returns the recorded children still registered, by PID.
+func RecordedProcesses() map[int]string {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	return readRegistry()
 }
