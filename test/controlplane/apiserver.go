@@ -3,11 +3,11 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-
-	"github.com/tierguard/tierguard/test/harness"
 )
 
 // ServiceClusterIPRange is the service IP range the API server allocates from.
@@ -15,11 +15,11 @@ const ServiceClusterIPRange = "10.96.0.0/12"
 
 // apiServerArgs returns the flags of a kube-apiserver serving only on
 // 127.0.0.1:port with certificates from pki, authorizing with Node and RBAC.
-func apiServerArgs(p *pki, port int, etcdURL string, extra []string) []string {
-	url := "https://" + harness.LoopbackAddr(port)
+func apiServerArgs(p *pki, host string, port int, etcdURL string, extra []string) []string {
+	url := "https://" + net.JoinHostPort(host, strconv.Itoa(port))
 	args := []string{
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + host,
+		"--advertise-address=" + host,
 		fmt.Sprintf("--secure-port=%d", port),
 		// Endpoints may not hold loopback addresses, so the reconciler of the
 		// "kubernetes" service's endpoints would only log errors.

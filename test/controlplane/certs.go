@@ -43,7 +43,7 @@ type pki struct {
 // loadOrCreatePKI reuses the CA and the service account key found in dir (so
 // a kept work dir keeps its tokens and kubeconfigs valid) or creates new ones,
 // then writes a fresh API server serving certificate.
-func loadOrCreatePKI(dir string) (*pki, error) {
+func loadOrCreatePKI(dir string, servingIPs ...net.IP) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create pki dir: %w", err)
 	}
@@ -59,7 +59,7 @@ func loadOrCreatePKI(dir string) (*pki, error) {
 	certPEM, keyPEM, err := p.issue(pkix.Name{CommonName: "kube-apiserver"},
 		[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 96, 0, 1)})
+		append([]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 96, 0, 1)}, servingIPs...))
 	if err != nil {
 		return nil, fmt.Errorf("issue serving certificate: %w", err)
 	}

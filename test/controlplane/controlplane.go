@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +45,9 @@ const (
 	ControllerManagerUser = "system:kube-controller-manager"
 	// MastersGroup is the group that RBAC lets do anything.
 	MastersGroup = "system:masters"
+	// KubeletClientUser is the API server's identity towards kubelets
+	// (Options.KubeletClient).
+	KubeletClientUser = "kube-apiserver-kubelet-client"
 )
 
 // DefaultAssetsDir is where `make envtest-assets` puts the binaries.
@@ -73,6 +78,20 @@ type Options struct {
 	// AuditPolicy, when set, is the API server's audit policy (YAML); the
 	// audit log is then written to ControlPlane.AuditLogPath.
 	AuditPolicy string
+	// Address, when set, is the address the API server binds to and
+	// advertises (in the kubernetes Service's endpoints) instead of
+	// 127.0.0.1; its serving certificate then holds it too. The real-node
+	// bed (test/cluster) sets this machine's own address, because Endpoints
+	// may not hold loopback addresses and pods reach the API server through
+	// the kubernetes Service.
+	Address string
+	// SecurePort, when set, is the API server's port instead of a free one
+	// (the real-node bed uses 6443, the port config/network-policy admits).
+	SecurePort int
+	// KubeletClient gives the API server a client certificate (user
+	// KubeletClientUser in system:masters) for calls to kubelets (logs,
+	// exec, port-forward).
+	KubeletClient bool
 	// EtcdArgs, APIServerArgs and ControllerManagerArgs are appended to the
 	// flags of the respective component.
 	EtcdArgs, APIServerArgs, ControllerManagerArgs []string
@@ -181,7 +200,15 @@ func (c *ControlPlane) prepare() error {
 		return fmt.Errorf("create etcd data dir: %w", err)
 	}
 
-	p, err := loadOrCreatePKI(filepath.Join(dir, pkiDir))
+	var servingIPs []net.IP
+	if c.opts.Address != "" {
+		ip := net.ParseIP(c.opts.Address)
+		if ip == nil {
+			return fmt.Errorf("address %q is not an IP address", c.opts.Address)
+		}
+		servingIPs = append(servingIPs, ip)
+	}
+	p, err := loadOrCreatePKI(filepath.Join(dir, pkiDir), servingIPs...)
 	if err != nil {
 		return err
 	}
@@ -194,7 +221,14 @@ func (c *ControlPlane) prepare() error {
 	}
 	etcdClientPort, etcdPeerPort, apiServerPort := ports[0], ports[1], ports[2]
 	c.EtcdURL = "http://" + harness.LoopbackAddr(etcdClientPort)
-	c.APIServerURL = "https://" + harness.LoopbackAddr(apiServerPort)
+	host := "127.0.0.1"
+	if c.opts.Address != "" {
+		host = c.opts.Address
+	}
+	if c.opts.SecurePort > 0 {
+		apiServerPort = c.opts.SecurePort
+	}
+	c.APIServerURL = "https://" + net.JoinHostPort(host, strconv.Itoa(apiServerPort))
 
 	adminCert, adminKey, err := p.clientCert(AdminUser, []string{MastersGroup})
 	if err != nil {
@@ -216,7 +250,14 @@ func (c *ControlPlane) prepare() error {
 	if err != nil {
 		return err
 	}
-	c.apiServer = c.component(harness.APIServerBinary, apiServerArgs(p, apiServerPort, c.EtcdURL, append(apiArgs, c.opts.APIServerArgs...)))
+	if c.opts.KubeletClient {
+		kubeletArgs, err := c.kubeletClientArgs()
+		if err != nil {
+			return err
+		}
+		apiArgs = append(apiArgs, kubeletArgs...)
+	}
+	c.apiServer = c.component(harness.APIServerBinary, apiServerArgs(p, host, apiServerPort, c.EtcdURL, append(apiArgs, c.opts.APIServerArgs...)))
 	c.APIServerLogPath = c.apiServer.LogPath
 	if c.opts.DisableControllerManager {
 		return nil
@@ -255,6 +296,23 @@ func (c *ControlPlane) auditArgs() ([]string, error) {
 	}
 	c.AuditLogPath = filepath.Join(c.WorkDir, logsDir, "audit.log")
 	return []string{"--audit-policy-file=" + policy, "--audit-log-path=" + c.AuditLogPath}, nil
+}
+
+// kubeletClientArgs issues the API server's client certificate for kubelets
+// and returns the flags that use it.
+func (c *ControlPlane) kubeletClientArgs() ([]string, error) {
+	certPEM, keyPEM, err := c.pki.clientCert(KubeletClientUser, []string{MastersGroup})
+	if err != nil {
+		return nil, fmt.Errorf("issue the kubelet client certificate: %w", err)
+	}
+	certPath, keyPath := c.pki.path("apiserver-kubelet-client.crt"), c.pki.path("apiserver-kubelet-client.key")
+	if err := writeFile(certPath, certPEM, 0o644); err != nil {
+		return nil, err
+	}
+	if err := writeFile(keyPath, keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	return []string{"--kubelet-client-certificate=" + certPath, "--kubelet-client-key=" + keyPath}, nil
 }
 
 // startAll starts the components in dependency order.

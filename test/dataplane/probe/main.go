@@ -10,6 +10,9 @@
 //	probe watch [--interval 10ms] [--timeout 250ms] tcp:IP:PORT
 //	    tries the target again and again and prints one JSON Result per
 //	    attempt until it is signalled.
+//	probe fetch [--token-file F] https://HOST:PORT/PATH
+//	    one HTTPS GET (certificate not verified) with the bearer token in F;
+//	    prints the status code and the body's first line.
 //
 // A target is open only when the server's name comes back: a handshake that a
 // policy engine let through but whose data it dropped does not count.
@@ -33,6 +36,8 @@ func main() {
 		err = dial(os.Args[2:])
 	case "watch":
 		err = watch(os.Args[2:])
+	case "fetch":
+		err = fetch(os.Args[2:])
 	default:
 		usage()
 	}
@@ -43,7 +48,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: probe serve|dial|watch [flags] [targets]")
+	fmt.Fprintln(os.Stderr, "usage: probe serve|dial|watch|fetch [flags] [targets]")
 	os.Exit(2)
 }
 
