@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,6 +145,21 @@ func (c *Cluster) tuneKernel() error {
 		}
 		c.restores = append(c.restores, restore)
 	}
+	// ICMP destination-unreachable errors exempt from rate limiting, as in the
+	// dataplane suite: kube-router REJECTs forbidden connections, and with the
+	// kernel's default of about one error per second most of a probe's
+	// attempts would time out instead of being refused at once.
+	restore, err := hostbed.SetSysctl("/proc/sys/net/ipv4/icmp_ratemask", func(prev string) (string, error) {
+		mask, err := strconv.Atoi(prev)
+		if err != nil {
+			return "", fmt.Errorf("parse icmp_ratemask %q: %w", prev, err)
+		}
+		return strconv.Itoa(mask &^ (1 << 3)), nil // 3: destination unreachable
+	})
+	if err != nil {
+		return err
+	}
+	c.restores = append(c.restores, restore)
 	return nil
 }
 
@@ -323,7 +340,14 @@ func (c *Cluster) startNode(ctx context.Context) error {
 			return err
 		}
 	}
-	return harness.WaitFor(ctx, "node "+NodeName+" to be Ready", 2*time.Minute, c.kubelet, c.nodeReady)
+	if err := harness.WaitFor(ctx, "node "+NodeName+" to be Ready", 2*time.Minute, c.kubelet, c.nodeReady); err != nil {
+		return err
+	}
+	// kube-proxy is healthy once it has programmed the Services.
+	healthz := fmt.Sprintf("http://127.0.0.1:%d/healthz", kubeProxyHealthPort)
+	return harness.WaitFor(ctx, "kube-proxy to be healthy", time.Minute, c.proxy, func(ctx context.Context) error {
+		return harness.HTTPGet(ctx, healthz, io.Discard)
+	})
 }
 
 // identity issues a client certificate for user in groups and returns its

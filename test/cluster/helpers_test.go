@@ -266,7 +266,10 @@ func (w *watcher) attempts(t time.Time) []probeResult {
 func makeCommand(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "make", args...)
 	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+bed.Plane.KubeconfigPath)
+	cmd.Env = os.Environ()
+	if bed != nil && bed.Plane != nil {
+		cmd.Env = append(cmd.Env, "KUBECONFIG="+bed.Plane.KubeconfigPath)
+	}
 	return cmd
 }
 
@@ -298,5 +301,5 @@ func maxOf(ds []time.Duration) time.Duration {
 
 // show prints a measured matrix into the test output.
 func show(title string, m dataplane.Matrix) {
-	fmt.Fprintf(GinkgoWriter, "%s (%d of %d cells open)\n%s\n", title, m.CountOpen(), len(m.Cells()), m)
+	fmt.Printf("%s (%d of %d cells open)\n%s\n", title, m.CountOpen(), len(m.Cells()), m)
 }

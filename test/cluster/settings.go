@@ -36,6 +36,8 @@ const (
 	// the uplink by the guard.
 	kubeletPort         = 10250
 	kubeProxyHealthPort = 10256
+	// kubeProxyMetricsPort is kube-proxy's metrics listener, on loopback.
+	kubeProxyMetricsPort = 10249
 )
 
 // Controllers are the kube-controller-manager controllers a Deployment, its
@@ -198,8 +200,8 @@ iptables:
   # Node ports on 127.0.0.1 need route_localnet=1; the bed has none.
   localhostNodePorts: false
 healthzBindAddress: 127.0.0.1:%d
-metricsBindAddress: "0"
-`, kubeconfig, NodeName, PodCIDR, kubeProxyHealthPort)
+metricsBindAddress: 127.0.0.1:%d
+`, kubeconfig, NodeName, PodCIDR, kubeProxyHealthPort, kubeProxyMetricsPort)
 }
 
 // kubeRouterArgs runs kube-router's firewall only, with every listener off,

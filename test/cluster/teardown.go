@@ -36,7 +36,7 @@ func (c *Cluster) Down() error {
 	for _, p := range []*harness.Process{c.engine, c.proxy, c.kubelet, c.scheduler} {
 		errs = append(errs, p.Stop(hostbed.StopGrace))
 	}
-	errs = append(errs, c.removeNode(), c.containerd.Stop(hostbed.StopGrace))
+	errs = append(errs, c.removeNode(), c.containerd.Stop(hostbed.StopGrace), c.removeNode())
 	errs = append(errs, c.unmountAndRemove())
 	if c.Plane != nil {
 		errs = append(errs, c.Plane.Stop())
@@ -69,19 +69,18 @@ func (c *Cluster) removeLeftovers() error {
 // those cgroups and the pods' network namespaces.
 func (c *Cluster) removeNode() error {
 	var errs []error
+	// A shim may still be starting a container when the first kill lands:
+	// kill shims and pod processes until none is left.
 	sock := c.containerdSocket()
-	for _, pid := range processesWith(sock) {
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			errs = append(errs, fmt.Errorf("kill containerd shim %d: %w", pid, err))
-		}
-	}
-	for attempt := 0; attempt < 50; attempt++ {
-		pids := podProcesses()
+	for attempt := 0; attempt < 100; attempt++ {
+		pids := append(processesWith(sock), podProcesses()...)
 		if len(pids) == 0 {
 			break
 		}
 		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) && attempt == 99 {
+				errs = append(errs, fmt.Errorf("kill %d: %w", pid, err))
+			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
