@@ -53,20 +53,36 @@ func EnsureKubeRouter(repoRoot string, logf func(string, ...any)) (string, error
 	return bin, nil
 }
 
+// KubeRouterPrefixes start the names of the chains and ipsets of
+// kube-router's firewall alone (pkg/controllers/netpol).
+var KubeRouterPrefixes = []string{"KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-", "KUBE-SRC-", "KUBE-DST-"}
+
 // RemoveKubeState removes every KUBE-* iptables chain (and the rules that
 // jump to it) and every KUBE-* ipset. Call it only once kube-router,
 // kube-proxy and kubelet have stopped, or they program them again.
-func RemoveKubeState() error {
+func RemoveKubeState() error { return RemoveState(kubePrefix) }
+
+// RemoveState removes the iptables chains (and the rules that jump to them)
+// and the ipsets whose names start with one of prefixes.
+func RemoveState(prefixes ...string) error {
+	match := func(name string) bool {
+		for _, p := range prefixes {
+			if strings.HasPrefix(strings.TrimPrefix(name, "inet6:"), p) {
+				return true
+			}
+		}
+		return false
+	}
 	var errs []error
 	for _, family := range []string{"iptables", "ip6tables"} {
 		if _, err := exec.LookPath(family + "-save"); err != nil {
 			continue
 		}
-		if err := removeKubeChains(family); err != nil {
+		if err := removeChains(family, match); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := destroyKubeIPSets(); err != nil {
+	if err := destroyIPSets(match); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -95,15 +111,15 @@ func KubeLeftovers() []string {
 	return found
 }
 
-// removeKubeChains deletes, in one iptables-restore --noflush per table, the
-// rules of other chains that jump to KUBE-* chains, then flushes and deletes
-// those chains.
-func removeKubeChains(family string) error {
+// removeChains deletes, in one iptables-restore --noflush per table, the
+// rules of other chains that jump to the matching chains, then flushes and
+// deletes those chains.
+func removeChains(family string, match func(string) bool) error {
 	saved, err := Run(family + "-save")
 	if err != nil {
 		return fmt.Errorf("clean KUBE- chains: %w", err)
 	}
-	script := KubeCleanupScript(saved)
+	script := cleanupScript(saved, match)
 	if script == "" {
 		return nil
 	}
@@ -117,9 +133,13 @@ func removeKubeChains(family string) error {
 
 // KubeCleanupScript turns iptables-save output into an iptables-restore
 // --noflush script removing the KUBE-* chains, or "" when there are none.
-// Rules of other chains that jump to them, or that mention them at all (a
-// kube-proxy rule in a built-in chain), are deleted first.
+// Rules of other chains that jump to them are deleted first.
 func KubeCleanupScript(saved string) string {
+	return cleanupScript(saved, func(name string) bool { return strings.HasPrefix(name, kubePrefix) })
+}
+
+// cleanupScript is KubeCleanupScript for the chains match selects.
+func cleanupScript(saved string, match func(string) bool) string {
 	var out strings.Builder
 	var table string
 	var jumps, chains []string
@@ -147,12 +167,12 @@ func KubeCleanupScript(saved string) string {
 			flush()
 			table = ""
 		case strings.HasPrefix(line, ":"):
-			if name := strings.Fields(strings.TrimPrefix(line, ":")); len(name) > 0 && strings.HasPrefix(name[0], kubePrefix) {
+			if name := strings.Fields(strings.TrimPrefix(line, ":")); len(name) > 0 && match(name[0]) {
 				chains = append(chains, name[0])
 			}
 		case strings.HasPrefix(line, "-A "):
 			fields := strings.Fields(line)
-			if len(fields) > 1 && !strings.HasPrefix(fields[1], kubePrefix) && jumpsToKube(fields) {
+			if len(fields) > 1 && !match(fields[1]) && jumpsTo(fields, match) {
 				jumps = append(jumps, line)
 			}
 		}
@@ -160,10 +180,10 @@ func KubeCleanupScript(saved string) string {
 	return out.String()
 }
 
-// jumpsToKube reports whether a rule's target is a KUBE-* chain.
-func jumpsToKube(fields []string) bool {
+// jumpsTo reports whether a rule's target is a matching chain.
+func jumpsTo(fields []string, match func(string) bool) bool {
 	for i := 0; i+1 < len(fields); i++ {
-		if (fields[i] == "-j" || fields[i] == "-g") && strings.HasPrefix(fields[i+1], kubePrefix) {
+		if (fields[i] == "-j" || fields[i] == "-g") && match(fields[i+1]) {
 			return true
 		}
 	}
@@ -174,8 +194,8 @@ func isKubeIPSet(name string) bool {
 	return strings.HasPrefix(strings.TrimPrefix(name, "inet6:"), kubePrefix)
 }
 
-// destroyKubeIPSets destroys the KUBE-* ipsets.
-func destroyKubeIPSets() error {
+// destroyIPSets destroys the matching ipsets.
+func destroyIPSets(match func(string) bool) error {
 	if _, err := exec.LookPath("ipset"); err != nil {
 		return nil
 	}
@@ -185,7 +205,7 @@ func destroyKubeIPSets() error {
 	}
 	var errs []error
 	for _, name := range strings.Fields(out) {
-		if isKubeIPSet(name) {
+		if match(name) {
 			if _, err := Run("ipset", "destroy", name); err != nil {
 				errs = append(errs, fmt.Errorf("destroy ipset: %w", err))
 			}
