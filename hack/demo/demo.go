@@ -11,8 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tierguard/tierguard/test/cluster"
 	"github.com/tierguard/tierguard/test/controlplane"
 	"github.com/tierguard/tierguard/test/harness"
+	"github.com/tierguard/tierguard/test/hostbed"
 )
 
 // Names the demo uses.
@@ -60,27 +62,21 @@ type demo struct {
 	absDir     string
 	managerBin string
 	began      time.Time
+	// realNode runs the demo on the real-node bed (test/cluster), with
+	// probe pods and measured traffic, instead of a control plane alone.
+	realNode bool
 
 	cp      *controlplane.ControlPlane
 	kubectl harness.Kubectl // admin, echoing
 	manager *harness.Manager
+	// node and podIPs (probe pods by namespace) exist in real-node mode.
+	node   *cluster.Cluster
+	podIPs map[string]string
 }
 
 // run performs every step of the demo.
 func (d *demo) run(ctx context.Context) error {
-	steps := []func(context.Context) error{
-		d.startControlPlane,
-		d.install,
-		d.createNamespaces,
-		d.startManager,
-		d.applyProfile,
-		d.showState,
-		d.tenant,
-		d.tamper,
-		d.showRepair,
-		d.clusterNetworkPolicies,
-	}
-	for _, step := range steps {
+	for _, step := range d.steps() {
 		if err := step(ctx); err != nil {
 			if d.manager != nil && ctx.Err() == nil {
 				fmt.Fprintf(os.Stderr, "\n%s", d.manager.LogTail(40))
@@ -91,6 +87,40 @@ func (d *demo) run(ctx context.Context) error {
 	return nil
 }
 
+// steps are the demo's steps. On a real node the probe pods start before
+// Tierguard exists, and traffic is measured once the profile is Ready; the
+// later steps measure too (measureOnNode does nothing without a node).
+func (d *demo) steps() []func(context.Context) error {
+	if !d.realNode {
+		return []func(context.Context) error{
+			d.startControlPlane,
+			d.install,
+			d.createNamespaces,
+			d.startManager,
+			d.applyProfile,
+			d.showState,
+			d.tenant,
+			d.tamper,
+			d.showRepair,
+			d.clusterNetworkPolicies,
+		}
+	}
+	return []func(context.Context) error{
+		d.startCluster,
+		d.install,
+		d.createNamespaces,
+		d.startProbes,
+		d.startManager,
+		d.applyProfile,
+		d.realTraffic,
+		d.showState,
+		d.tenant,
+		d.tamper,
+		d.showRepair,
+		d.clusterNetworkPolicies,
+	}
+}
+
 func (d *demo) startControlPlane(ctx context.Context) error {
 	d.out.heading("Starting a local control plane: etcd, kube-apiserver (RBAC on), kube-controller-manager, on 127.0.0.1")
 	began := time.Now()
@@ -98,13 +128,22 @@ func (d *demo) startControlPlane(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := d.usePlane(cp); err != nil {
+		return err
+	}
+	d.out.note("Ready in %s. Every command below runs with KUBECONFIG=%s (an admin).", time.Since(began).Round(100*time.Millisecond), d.rel(cp.KubeconfigPath))
+	return nil
+}
+
+// usePlane makes cp the demo's control plane, recorded in the state file
+// for -stop and other shells.
+func (d *demo) usePlane(cp *controlplane.ControlPlane) error {
 	d.cp = cp
 	if err := cp.WriteStateFile(filepath.Join(d.absDir, stateFileName)); err != nil {
 		return err
 	}
 	d.kubectl = cp.Kubectl()
 	d.kubectl.Echo = os.Stdout
-	d.out.note("Ready in %s. Every command below runs with KUBECONFIG=%s (an admin).", time.Since(began).Round(100*time.Millisecond), d.rel(cp.KubeconfigPath))
 	return nil
 }
 
@@ -215,10 +254,17 @@ func (d *demo) startManager(ctx context.Context) error {
 		return fmt.Errorf("the manager's ServiceAccount may list secrets: RBAC is not least-privilege")
 	}
 
-	m, err := harness.StartManager(harness.ManagerOptions{
+	opts := harness.ManagerOptions{
 		Binary: d.managerBin, Kubeconfig: kubeconfig, Name: "manager",
 		LogDir: filepath.Join(d.absDir, "logs"), LeaderElect: true,
-	})
+	}
+	if d.node != nil {
+		d.out.note("\nOn the real node too, the manager runs as a process beside the cluster, not as a pod, so the demo reads\nits log and metrics directly (`make test-cluster` deploys its image with `make deploy`). It reaches the API\nserver as a pod would, with the same ServiceAccount's token.")
+		// Recorded like the bed's processes, so a crashed demo's manager is
+		// stopped by the next run of a host bed.
+		opts.OnStart, opts.OnExit = hostbed.RecordPID(d.managerBin), hostbed.UnregisterPID
+	}
+	m, err := harness.StartManager(opts)
 	if err != nil {
 		return err
 	}
@@ -289,6 +335,10 @@ func (d *demo) showRepair(ctx context.Context) error {
 	if _, err := d.kubectl.Run(ctx, "get", "namespace", tamperedLabelNS, "-L", tierLabel); err != nil {
 		return err
 	}
+	if err := d.measureOnNode(ctx, "\nAnd on the node, dev is refused by the repaired policy again:",
+		connection{tamperedLabelNS, tamperedPolicyNS, closedPort, false, "dev cannot reach prod"}); err != nil {
+		return err
+	}
 	d.out.note("\nstatus.drift: what changed, when, and by which field manager (a removed label leaves no\nmanagedFields entry of its remover, so that manager stays unknown):")
 	if _, err := d.kubectl.Run(ctx, "get", "segmentationprofile", profileName, "-o",
 		`jsonpath=repairs: {.status.drift.repairs}{"\n"}{range .status.drift.recent[*]}{.time}  {.kind}  {.namespace}/{.name}  {.change}  manager={.manager}{"\n"}{end}`); err != nil {
@@ -330,6 +380,10 @@ func (d *demo) clusterNetworkPolicies(ctx context.Context) error {
 		`jsonpath={.status.conditions[?(@.type=="IsolationVerified")].message}{"\n"}`); err != nil {
 		return err
 	}
+	if err := d.measureOnNode(ctx, "\nOn the node, the hole is real:",
+		connection{"team-a-dev", "billing-prod", closedPort, true, "billing-prod's allow-all admits dev, as Tierguard reports"}); err != nil {
+		return err
+	}
 	d.out.note("\nThe cluster serves ClusterNetworkPolicy (network-policy-api's CRD, pinned in go.mod; a CNI that implements it\nis what makes it real). The profile switches to enforcement Both: Admin-tier boundaries first, NetworkPolicies kept:")
 	if err := harness.InstallClusterNetworkPolicyCRD(ctx, d.kubectl.Quiet()); err != nil {
 		return err
@@ -349,9 +403,12 @@ func (d *demo) clusterNetworkPolicies(ctx context.Context) error {
 		return err
 	}
 	d.out.note("\nThe allow-all is still there, and no longer a hole:")
-	_, err := d.kubectl.Run(ctx, "get", "segmentationprofile", profileName, "-o",
-		`jsonpath={.status.conditions[?(@.type=="IsolationVerified")].reason}: {.status.conditions[?(@.type=="IsolationVerified")].message}{"\n"}`)
-	return err
+	if _, err := d.kubectl.Run(ctx, "get", "segmentationprofile", profileName, "-o",
+		`jsonpath={.status.conditions[?(@.type=="IsolationVerified")].reason}: {.status.conditions[?(@.type=="IsolationVerified")].message}{"\n"}`); err != nil {
+		return err
+	}
+	return d.measureOnNode(ctx, "\nWhere a CNI enforces ClusterNetworkPolicy, that is. kube-router enforces NetworkPolicy only, so on this node\nthe allow-all still admits dev:",
+		connection{"team-a-dev", "billing-prod", closedPort, true, "kube-router does not implement ClusterNetworkPolicy"})
 }
 
 // waitRepairs polls status.drift.repairs until it reaches n.
@@ -370,6 +427,10 @@ func (d *demo) waitRepairs(ctx context.Context, n int) error {
 
 // printUsage tells how to use and stop the cluster left running.
 func (d *demo) printUsage() {
+	if d.node != nil {
+		d.printNodeUsage()
+		return
+	}
 	d.out.heading("The demo cluster keeps running")
 	d.out.note("Use it from another shell (the PATH line puts first a kubectl of the API server's version):\n\n"+
 		"    export KUBECONFIG=%s\n    export PATH=%s:$PATH\n    kubectl get segmentationprofiles\n    kubectl get namespaces -L %s\n\n"+
@@ -380,11 +441,23 @@ func (d *demo) printUsage() {
 		filepath.Dir(d.cp.APIServerLogPath), os.Getpid())
 }
 
-// stop stops the manager, then the control plane.
+// stop stops the manager, then the control plane, or on a real node the
+// whole cluster.
 func (d *demo) stop() error {
 	var errs []error
 	if d.manager != nil {
 		errs = append(errs, d.manager.Stop(10*time.Second))
+	}
+	if d.node != nil {
+		d.out.muted = true
+		if d.cp != nil {
+			fmt.Println("Stopping the cluster and removing what it changed on this machine...")
+		}
+		err := errors.Join(append(errs, d.stopNode())...)
+		if err == nil && d.cp != nil {
+			fmt.Println("Stopped the manager and the cluster; nothing of them is left on this machine.")
+		}
+		return err
 	}
 	if d.cp != nil {
 		d.out.muted = true

@@ -1,10 +1,16 @@
-// Command demo shows Tierguard end to end on a local control plane, with no
-// cluster configured: it starts etcd, kube-apiserver and
-// kube-controller-manager (test/controlplane), installs the CRD and the
-// manager's RBAC from config/, creates a few namespaces, runs the manager
-// binary as a separate process under its own ServiceAccount, applies the
-// sample profile, shows what a user looks at, tampers with a policy and a
-// label, and shows the repair.
+// Command demo shows Tierguard end to end with no cluster configured: it
+// starts a cluster, installs the CRD and the manager's RBAC from config/,
+// creates a few namespaces, runs the manager binary as a separate process
+// under its own ServiceAccount, applies the sample profile, shows what a user
+// looks at, tampers with a policy and a label, and shows the repair.
+//
+// As root on Linux the cluster is the real-node bed (test/cluster): a
+// kubelet, containerd, kube-proxy and kube-router, with a probe pod in every
+// tier and shared namespace, and real connections between them measured
+// against what the profile intends. Elsewhere, or with DEMO_PLANE_ONLY=1, it
+// is a control plane alone (etcd, kube-apiserver, kube-controller-manager;
+// test/controlplane), where policies are written and verified but nothing
+// enforces them.
 //
 // `make demo` runs it. The cluster then keeps running until Ctrl-C, SIGTERM
 // or `make demo-stop` (go run ./hack/demo -stop); with DEMO_EXIT=1 the demo
@@ -25,6 +31,7 @@ import (
 
 	"github.com/tierguard/tierguard/test/controlplane"
 	"github.com/tierguard/tierguard/test/harness"
+	"github.com/tierguard/tierguard/test/hostbed"
 )
 
 // stateFileName is the file, in the work dir, that tells `-stop` (and other
@@ -36,13 +43,14 @@ func main() {
 	managerBin := flag.String("manager", filepath.Join("bin", "manager"), "manager binary, built by `make build`")
 	exit := flag.Bool("exit", envBool("DEMO_EXIT"), "stop the cluster and exit once the demo is done instead of leaving it running (env DEMO_EXIT=1)")
 	stop := flag.Bool("stop", false, "stop a demo that is running, then exit")
+	planeOnly := flag.Bool("plane-only", envBool("DEMO_PLANE_ONLY"), "run on a control plane alone even where a real node can run (env DEMO_PLANE_ONLY=1)")
 	flag.Parse()
 
 	var err error
 	if *stop {
 		err = stopRunning(*dir)
 	} else {
-		err = run(*dir, *managerBin, *exit)
+		err = run(*dir, *managerBin, *exit, *planeOnly)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
@@ -52,8 +60,9 @@ func main() {
 
 // run prepares the work dir, runs the demo and, unless exit is set, keeps
 // the cluster running until a signal. Everything it started is stopped
-// before it returns, also on Ctrl-C.
-func run(dir, managerBin string, exit bool) (err error) {
+// before it returns, also on Ctrl-C. The demo runs on a real node unless
+// planeOnly is set or this machine cannot run one.
+func run(dir, managerBin string, exit, planeOnly bool) (err error) {
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
 
@@ -69,6 +78,7 @@ func run(dir, managerBin string, exit bool) (err error) {
 	}
 
 	d := &demo{out: newPrinter(os.Stdout), dir: dir, absDir: absDir, managerBin: managerBin, began: time.Now()}
+	d.realNode = d.chooseMode(planeOnly)
 	defer func() { err = errors.Join(err, d.stop()) }()
 	if err := d.run(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -79,13 +89,32 @@ func run(dir, managerBin string, exit bool) (err error) {
 	}
 	if exit {
 		d.out.heading("Stopping (DEMO_EXIT=1)")
-		d.out.note("The demo took %s.", time.Since(d.began).Round(time.Second))
+		mode := "control plane only"
+		if d.realNode {
+			mode = "real node"
+		}
+		d.out.note("The demo (%s) took %s.", mode, time.Since(d.began).Round(time.Second))
 		return nil
 	}
 	d.printUsage()
 	<-ctx.Done()
 	fmt.Println("\nStopping the demo")
 	return nil
+}
+
+// chooseMode prints which mode runs, and why, and reports whether it is the
+// real node.
+func (d *demo) chooseMode(planeOnly bool) bool {
+	unsupported := hostbed.Support()
+	switch {
+	case planeOnly:
+		fmt.Printf("%s\n   (DEMO_PLANE_ONLY=1 or -plane-only chose it.)\n", planeOnlyMode)
+	case unsupported != nil:
+		fmt.Printf("%s\n   (This machine cannot run the real node: %v.)\n", planeOnlyMode, unsupported)
+	default:
+		fmt.Printf("%s\n   (DEMO_PLANE_ONLY=1 runs the control plane alone instead.)\n", realNodeMode)
+	}
+	return !planeOnly && unsupported == nil
 }
 
 // clearStaleWorkDir refuses to run beside a running demo and removes what a
@@ -103,9 +132,10 @@ func clearStaleWorkDir(dir string) error {
 		return fmt.Errorf("work dir: %w", err)
 	}
 	if len(entries) > 0 {
-		// Only a directory that a control plane used is removed, never
-		// anything else DEMO_DIR may point to by mistake.
-		if _, err := os.Stat(filepath.Join(dir, "pki")); err != nil {
+		// Only a directory that an earlier demo used (a control plane's, or
+		// a real-node demo's with its state file) is removed, never anything
+		// else DEMO_DIR may point to by mistake.
+		if !exists(filepath.Join(dir, "pki")) && !exists(filepath.Join(dir, stateFileName)) {
 			return fmt.Errorf("work dir %s is not empty and holds no earlier demo; choose another DEMO_DIR", dir)
 		}
 	}
@@ -135,7 +165,8 @@ func stopRunning(dir string) error {
 	if err := syscall.Kill(state.PID, syscall.SIGTERM); err != nil {
 		return fmt.Errorf("stop demo pid %d: %w", state.PID, err)
 	}
-	err = harness.WaitFor(context.Background(), fmt.Sprintf("demo pid %d to stop after SIGTERM", state.PID), 90*time.Second, nil,
+	// A real node takes longer to tear down than a control plane.
+	err = harness.WaitFor(context.Background(), fmt.Sprintf("demo pid %d to stop after SIGTERM", state.PID), 3*time.Minute, nil,
 		func(context.Context) error {
 			if alive(state.PID) {
 				return errors.New("still running")
@@ -147,6 +178,12 @@ func stopRunning(dir string) error {
 	}
 	fmt.Println("Stopped.")
 	return nil
+}
+
+// exists reports whether path exists (a file or a directory).
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // alive reports whether process pid exists.
