@@ -113,11 +113,11 @@ kube-router: ## Build kube-router, the dataplane suite's policy engine and a tes
 	test/dataplane/kuberouter/build.sh "$(KUBE_ROUTER_BIN)"
 
 .PHONY: demo
-demo: build envtest-assets ## Start a local control plane, run the manager and show the sample profile, drift and repair (DEMO_EXIT=1: stop at the end).
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) run ./hack/demo
+demo: build envtest-assets ## Show the sample profile, drift and repair: on a real node with real pods and measured traffic when root on Linux (builds the node's binaries and kube-router once when missing), else on a control plane alone (DEMO_PLANE_ONLY=1 forces it; DEMO_EXIT=1: stop at the end).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" KUBE_ROUTER_BIN="$(KUBE_ROUTER_BIN)" $(GO) run ./hack/demo
 
 .PHONY: demo-stop
-demo-stop: ## Stop the cluster that `make demo` left running.
+demo-stop: ## Stop the demo `make demo` left running (either mode; on a real node this removes everything the cluster changed).
 	$(GO) run ./hack/demo -stop
 
 .PHONY: node-assets
