@@ -233,8 +233,7 @@ func (c *Cluster) startContainerd(ctx context.Context) error {
 		return err
 	}
 	err = harness.WaitFor(ctx, "containerd to serve", time.Minute, c.containerd, func(ctx context.Context) error {
-		_, err := c.ctr(ctx, "version")
-		return err
+		return c.ctr(ctx, "version")
 	})
 	if err != nil {
 		return err
@@ -249,21 +248,19 @@ func (c *Cluster) startContainerd(ctx context.Context) error {
 
 // ctr runs containerd's client against the bed's containerd, in the CRI's
 // namespace.
-func (c *Cluster) ctr(ctx context.Context, args ...string) (string, error) {
+func (c *Cluster) ctr(ctx context.Context, args ...string) error {
 	cmd := exec.CommandContext(ctx, "ctr", append([]string{"--address", c.containerdSocket(), "--namespace", containerdNamespace}, args...)...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, out)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, out)
 	}
-	return string(out), nil
+	return nil
 }
 
 // ImportImage imports an image tarball (docker or OCI format) into the
 // node's containerd, where pods with imagePullPolicy IfNotPresent or Never
 // find it.
 func (c *Cluster) ImportImage(ctx context.Context, tarball string) error {
-	_, err := c.ctr(ctx, "images", "import", "--no-unpack=false", tarball)
-	return err
+	return c.ctr(ctx, "images", "import", tarball)
 }
 
 func (c *Cluster) startNode(ctx context.Context) error {
