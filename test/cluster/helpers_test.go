@@ -17,7 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/test/cluster"
@@ -285,10 +284,6 @@ func lines(out string) []string {
 	return ls
 }
 
-func clientInNamespace(ns string) client.InNamespace { return client.InNamespace(ns) }
-
-func clientMatchingLabels(l map[string]string) client.MatchingLabels { return client.MatchingLabels(l) }
-
 func harnessSleep(ctx context.Context, d time.Duration) error { return harness.Sleep(ctx, d) }
 
 func maxOf(ds []time.Duration) time.Duration {
@@ -302,4 +297,17 @@ func maxOf(ds []time.Duration) time.Duration {
 // show prints a measured matrix into the test output.
 func show(title string, m dataplane.Matrix) {
 	fmt.Printf("%s (%d of %d cells open)\n%s\n", title, m.CountOpen(), len(m.Cells()), m)
+}
+
+// exposureSince returns how long after t0 the watched path was last open
+// (0: never), and how many of the attempts since t0 got through.
+func exposureSince(w *watcher, t0 time.Time) (exposure time.Duration, through, tried int) {
+	attempts := w.attempts(t0)
+	for _, a := range attempts {
+		if a.Open {
+			through++
+			exposure = max(exposure, time.Unix(0, a.Start+a.Micros*1000).Sub(t0))
+		}
+	}
+	return exposure, through, len(attempts)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/test/dataplane"
@@ -266,6 +268,54 @@ var _ = Describe("Tierguard installed as users install it, on a real node", Orde
 			exposures = append(exposures, exposure)
 		}
 		report("Exposure window after a policy deletion (worst of 3, real pods, 10 ms probes)", maxOf(exposures))
+
+		By("relabelling dev-a's tier label to test (an admin's tampering): test-a's policy would admit it on 8080")
+		exposures = nil
+		for round := 0; round < 3; round++ {
+			t0 := time.Now()
+			kube(ctx, "label", "namespace", "dev-a", tierLabel+"=test", "--overwrite")
+			Eventually(ctx, func() string {
+				ns := &corev1.Namespace{}
+				Expect(bed.Client.Get(ctx, types.NamespacedName{Name: "dev-a"}, ns)).To(Succeed())
+				return ns.Labels[tierLabel]
+			}).WithTimeout(30 * time.Second).WithPolling(5 * time.Millisecond).Should(Equal("dev"))
+			repaired := time.Since(t0)
+			Expect(harnessSleep(ctx, 2*time.Second)).To(Succeed())
+			exposure, through, tried := exposureSince(w, t0)
+			Expect(exposure).To(BeNumerically("<", 5*time.Second))
+			recent := w.attempts(time.Now().Add(-time.Second))
+			Expect(recent).NotTo(BeEmpty())
+			Expect(slices.ContainsFunc(recent, func(a probeResult) bool { return a.Open })).To(BeFalse(), "dev-a reaches test-a:8080 after the label's repair")
+			fmt.Printf("relabel round %d: label back after %s, traffic exposed for %s (%d of %d attempts through)\n",
+				round, repaired.Round(time.Millisecond), exposure.Round(time.Millisecond), through, tried)
+			exposures = append(exposures, exposure)
+		}
+		report("Exposure window after a tier label change (worst of 3, real pods, 10 ms probes)", maxOf(exposures))
+
+		By("showing the probe sees a window when no manager repairs: the manager scaled to zero")
+		kube(ctx, "-n", systemNamespace, "scale", "deployment/"+deployment, "--replicas=0")
+		Eventually(ctx, func() []corev1.Pod { return allManagerPods(ctx) }).WithTimeout(time.Minute).Should(BeEmpty())
+		Expect(bed.Client.DeleteAllOf(ctx, &networkingv1.NetworkPolicy{}, client.InNamespace("test-a"),
+			client.MatchingLabels{"app.kubernetes.io/managed-by": "tierguard"})).To(Succeed())
+		t0 := time.Now()
+		var opened time.Time
+		Eventually(ctx, func() bool {
+			for _, a := range w.attempts(t0) {
+				if a.Open {
+					opened = time.Unix(0, a.Start)
+					return true
+				}
+			}
+			return false
+		}).WithTimeout(30*time.Second).Should(BeTrue(), "with no manager, dev-a never reached test-a:8080 after the deletion: the probe sees nothing")
+		report("Without a manager, a deleted policy's path opens after (kube-router sync)", opened.Sub(t0))
+
+		kube(ctx, "-n", systemNamespace, "scale", "deployment/"+deployment, "--replicas=2")
+		kube(ctx, "-n", systemNamespace, "rollout", "status", "deployment/"+deployment, "--timeout=3m")
+		Eventually(ctx, func() bool {
+			recent := w.attempts(time.Now().Add(-time.Second))
+			return len(recent) > 0 && !slices.ContainsFunc(recent, func(a probeResult) bool { return a.Open })
+		}).WithTimeout(time.Minute).Should(BeTrue(), "the restarted manager closes the path again")
 	})
 
 	It("refuses a tenant's forged tier labels with the admission policy of config/default", func(ctx SpecContext) {
@@ -313,15 +363,21 @@ var _ = Describe("Tierguard installed as users install it, on a real node", Orde
 // managerPods returns the manager's pods that are not being deleted.
 func managerPods(ctx context.Context) []corev1.Pod {
 	GinkgoHelper()
-	pods := &corev1.PodList{}
-	Expect(bed.Client.List(ctx, pods, clientInNamespace(systemNamespace), clientMatchingLabels(map[string]string{"control-plane": "controller-manager"}))).To(Succeed())
 	var live []corev1.Pod
-	for _, p := range pods.Items {
+	for _, p := range allManagerPods(ctx) {
 		if p.DeletionTimestamp == nil {
 			live = append(live, p)
 		}
 	}
 	return live
+}
+
+// allManagerPods returns the manager's pods, those being deleted included.
+func allManagerPods(ctx context.Context) []corev1.Pod {
+	GinkgoHelper()
+	pods := &corev1.PodList{}
+	Expect(bed.Client.List(ctx, pods, client.InNamespace(systemNamespace), client.MatchingLabels{"control-plane": "controller-manager"})).To(Succeed())
+	return pods.Items
 }
 
 // leaseHolder returns the manager's leader-election lease holder, or "".

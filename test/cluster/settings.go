@@ -100,8 +100,10 @@ state = %q
       # detect the driver, and this machine has no systemd as PID 1.
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        # runc's state beside containerd's, not in /run/containerd/runc.
+        Root = %q
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), filepath.Join(dir, "containerd.sock"),
-		PauseImage, cniBinDir, cniConfDir)
+		PauseImage, cniBinDir, cniConfDir, filepath.Join(dir, "runc"))
 }
 
 // cniConfig is the pod network: one bridge, host-local addresses from

@@ -36,7 +36,7 @@ func (c *Cluster) Down() error {
 	for _, p := range []*harness.Process{c.engine, c.proxy, c.kubelet, c.scheduler} {
 		errs = append(errs, p.Stop(hostbed.StopGrace))
 	}
-	errs = append(errs, c.removeNode(), c.containerd.Stop(hostbed.StopGrace), c.removeNode())
+	errs = append(errs, c.removeNode(), c.containerd.Stop(hostbed.StopGrace), c.removeNode(), removeShimState())
 	errs = append(errs, c.unmountAndRemove())
 	if c.Plane != nil {
 		errs = append(errs, c.Plane.Stop())
@@ -57,11 +57,51 @@ func (c *Cluster) Down() error {
 	return errors.Join(errs...)
 }
 
-// removeLeftovers removes what a crashed run of either bed left.
+// removeLeftovers removes what a crashed run of either bed left, the work
+// dir included: the control plane would otherwise reuse its etcd data.
 func (c *Cluster) removeLeftovers() error {
-	err := errors.Join(hostbed.RemoveLeftovers(), c.removeNode(), c.unmountAndRemove())
+	err := errors.Join(hostbed.RemoveLeftovers(), c.removeNode(), c.unmountAndRemove(), removeShimState())
 	hostbed.RunUndo()
+	if rmErr := os.RemoveAll(c.WorkDir); rmErr != nil {
+		err = errors.Join(err, fmt.Errorf("remove the work dir of an earlier run: %w", rmErr))
+	}
 	return errors.Join(err, hostbed.RemoveKubeState())
+}
+
+// shimStateDirs hold what containerd 1.6 keeps outside its configured state
+// dir: the shims' sockets (runtime/v2/shim: a fixed /run/containerd/s) and
+// the CRI's stdio FIFOs.
+var shimStateDirs = []string{"/run/containerd/s", "/run/containerd/fifo"}
+
+// removeShimState empties shimStateDirs once no containerd runs on the
+// machine (the bed's is stopped, and a containerd of the machine's own
+// would still be using its entries).
+func removeShimState() error {
+	if containerdRunning() {
+		return nil
+	}
+	var errs []error
+	for _, dir := range shimStateDirs {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// containerdRunning reports whether any containerd or shim process runs.
+func containerdRunning() bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && strings.HasPrefix(filepath.Base(exe), "containerd") {
+			return true
+		}
+	}
+	return false
 }
 
 // removeNode kills what the containers left: containerd's shims of the
@@ -146,6 +186,13 @@ func Leftovers() []string {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), "cni-") {
 			found = append(found, "network namespace "+e.Name())
+		}
+	}
+	if !containerdRunning() {
+		for _, dir := range shimStateDirs {
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+				found = append(found, fmt.Sprintf("%d entries in %s", len(entries), dir))
+			}
 		}
 	}
 	if _, err := os.Stat(filepath.Join("/sys/class/net", BridgeName)); err == nil {
