@@ -21,6 +21,7 @@ import (
 // +kubebuilder:printcolumn:name="Conflicts",type=integer,JSONPath=`.status.conflictCount`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: it becomes the value of the segmentation.tierguard.io/profile label"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.canary) || (!self.metadata.name.contains('.') && size(self.metadata.name) <= 46 && self.spec.tiers.all(t, t.name != 'shared' && size(self.metadata.name) + size(t.name) <= 52))",message="with a canary, metadata.name may hold no dot, no tier may be named shared, and the canary's namespace names (tg-canary-<profile>-<tier>, tg-canary-<profile>-shared) must fit 63 characters: at most 46 characters of profile name, and 52 of profile and tier name together"
 type SegmentationProfile struct {
 	metav1.TypeMeta `json:",inline"`
 	// metadata is the standard object metadata.
@@ -154,6 +155,14 @@ type SegmentationProfileSpec struct {
 	// +kubebuilder:default=Retain
 	// +optional
 	LeavePolicy LeavePolicy `json:"leavePolicy,omitempty"`
+
+	// canary, when set, turns on the enforcement canary (see Canary): probe
+	// pods in namespaces Tierguard owns try paths the profile forbids and
+	// allows, and the condition EnforcementVerified says whether the
+	// network plugin enforces the policies at all. Absent: off. It runs in
+	// mode Enforce only.
+	// +optional
+	Canary *Canary `json:"canary,omitempty"`
 }
 
 // Mode is how a profile is applied.

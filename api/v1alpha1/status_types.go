@@ -25,6 +25,13 @@ const (
 	// forbids (under ClusterNetworkPolicy precedence), False when one does,
 	// and Unknown while Tierguard's own policies are not all in place.
 	ConditionIsolationVerified = "IsolationVerified"
+	// ConditionEnforcementVerified is present while the canary is on: True
+	// when its last round found every forbidden path blocked and every
+	// allowed path open, False when a forbidden path got through (the
+	// network plugin does not enforce the policies), Unknown when an
+	// allowed path failed too (the round proves nothing) or no round has
+	// run yet.
+	ConditionEnforcementVerified = "EnforcementVerified"
 	// ConditionStalled is present, and True, while Tierguard cannot progress
 	// without a change by a person.
 	ConditionStalled = "Stalled"
@@ -74,6 +81,15 @@ const (
 	// can write (Ready=False). The profile's NetworkPolicies are kept, and
 	// written, meanwhile: never weaker than before.
 	ReasonClusterNetworkPolicyNotServed = "ClusterNetworkPolicyNotServed"
+	// ReasonNotEnforced: a canary round got through a path the profile
+	// forbids.
+	ReasonNotEnforced = "NotEnforced"
+	// ReasonInconclusive: a canary round found a path the profile allows
+	// closed, so it proves nothing.
+	ReasonInconclusive = "Inconclusive"
+	// ReasonCanaryPending: the canary's namespaces and pods are being set
+	// up, or its first round has not finished.
+	ReasonCanaryPending = "CanaryPending"
 	// ReasonPlanFailed: no plan can be computed from the profile (a selector
 	// the API server accepted but Kubernetes cannot parse); a person must
 	// change the profile.
@@ -156,6 +172,10 @@ type SegmentationProfileStatus struct {
 	// Both).
 	// +optional
 	ManagedClusterNetworkPolicies int32 `json:"managedClusterNetworkPolicies,omitempty"`
+
+	// canary reports the enforcement canary's last rounds (spec.canary).
+	// +optional
+	Canary *CanaryStatus `json:"canary,omitempty"`
 
 	// tiers gives the number of namespaces in each tier.
 	// +kubebuilder:validation:MaxItems=32

@@ -41,6 +41,13 @@ var (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "canary" {
+		if err := runCanary(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	var (
 		metricsAddr          string
 		probeAddr            string

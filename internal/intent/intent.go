@@ -143,7 +143,7 @@ func (in *Intent) tierPorts(from, to string) evaluate.PortSet {
 // sharedNamespaces select, by name or by label.
 func SharedNamespaces(p *segv1.SegmentationProfile, namespaces []render.Namespace) (map[string]bool, error) {
 	out := map[string]bool{}
-	set := p.Spec.SharedNamespaces
+	set := render.Effective(p, namespaces).Spec.SharedNamespaces
 	if set == nil {
 		return out, nil
 	}

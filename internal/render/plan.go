@@ -37,7 +37,7 @@ const maxTierListBytes = 512
 // Compute returns the plan for in.Profile. It fails only when a selector
 // cannot be parsed, which admission validation prevents.
 func Compute(in Input) (*Plan, error) {
-	p := in.Profile
+	p := Effective(in.Profile, in.Namespaces)
 	plan := &Plan{Profile: p.Name, ProfileUID: p.UID, TierLabelKey: TierLabelKey(p)}
 
 	older := olderProfiles(p, in.OtherProfiles)
@@ -74,7 +74,7 @@ func Compute(in Input) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sharedNamespaces: %w", err)
 	}
-	claims, err := newClaimers(older)
+	claims, err := newClaimers(older, in.Namespaces)
 	if err != nil {
 		return nil, err
 	}
@@ -211,13 +211,14 @@ type claimer struct {
 
 type claimers []claimer
 
-func newClaimers(older []segv1.SegmentationProfile) (claimers, error) {
+func newClaimers(older []segv1.SegmentationProfile, namespaces []Namespace) (claimers, error) {
 	var out claimers
 	for i := range older {
 		o := &older[i]
 		if tierLabelKeyOwner(o, olderProfiles(o, older)) != "" {
 			continue // blocked itself: it governs nothing
 		}
+		o = Effective(o, namespaces)
 		tiers, err := newTierMatchers(o)
 		if err != nil {
 			return nil, fmt.Errorf("profile %s: %w", o.Name, err)
