@@ -64,6 +64,8 @@ func main() {
 		pprofAddr            string
 		showVersion          bool
 		admissionPolicies    string
+		canaryEnabled        bool
+		canaryImage          string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint (:8443 for HTTPS, :8080 for HTTP, 0 to disable).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
@@ -79,6 +81,10 @@ func main() {
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "How often every cached object is reconciled again (a resync makes no writes when nothing changed).")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the pprof endpoint for profiling (empty: off).")
 	flag.BoolVar(&showVersion, "version", false, "Print the version and exit.")
+	flag.BoolVar(&canaryEnabled, "canary", true,
+		"Run the enforcement canary of the profiles that set spec.canary (probe pods in namespaces Tierguard owns).")
+	flag.StringVar(&canaryImage, "canary-image", "",
+		"Image of the canary's probe pods; empty: the manager's own, read from its pod (POD_NAMESPACE, POD_NAME).")
 	flag.StringVar(&admissionPolicies, "admission-policies", "tierguard-protect-tier-labels",
 		"Comma-separated ValidatingAdmissionPolicies (and their bindings of the same name) that take SegmentationProfiles as params: "+
 			"the manager makes the CRD their owner, so deleting the CRD removes them instead of blocking namespace writes (empty: none).")
@@ -163,6 +169,12 @@ func main() {
 		OperatorNamespace: operatorNS,
 		ApplyConcurrency:  applyConcurrency,
 		Reports:           openReports,
+	}
+	if canaryEnabled {
+		r.Canary = &controller.CanaryRunner{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Image: canaryImage,
+			PodNamespace: operatorNS, PodName: os.Getenv("POD_NAME"),
+		}
 	}
 	if err := r.SetupWithManager(mgr, reconcileConcurrency); err != nil {
 		log.Error(err, "Unable to set up controller")

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -63,6 +65,7 @@ func WriteStatus(w io.Writer, p *segv1.SegmentationProfile, now time.Time) error
 	writeMembership(&b, field, &st.Membership, now)
 	writeConflicts(&b, field, st)
 	writeLeaks(&b, field, st)
+	writeCanary(&b, field, p, now)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -215,4 +218,51 @@ func age(now time.Time, t metav1.Time) string {
 // oneLine keeps a message on its table row.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// writeCanary prints the enforcement canary's last rounds: when, the
+// result, how many forbidden paths were blocked and allowed paths open, the
+// nodes, and the first path that decided a failed round.
+func writeCanary(b *strings.Builder, field fieldFunc, p *segv1.SegmentationProfile, now time.Time) {
+	if p.Spec.Canary == nil {
+		field("Canary", "off (spec.canary)")
+		return
+	}
+	c := p.Status.Canary
+	if c == nil || len(c.Rounds) == 0 {
+		field("Canary", "every %s, no round yet", p.Spec.Canary.Interval.Duration)
+		return
+	}
+	last := "never"
+	if c.LastVerifiedTime != nil {
+		last = age(now, *c.LastVerifiedTime) + " ago"
+	}
+	field("Canary", "every %s, last verified %s", p.Spec.Canary.Interval.Duration, last)
+	var rows [][]string
+	for _, r := range c.Rounds {
+		var blocked, forbidden, open, allowed int
+		nodes := map[string]bool{}
+		decided := ""
+		for _, path := range r.Paths {
+			nodes[or(path.Node, "(unknown)")] = true
+			if path.Allowed {
+				allowed++
+				if path.Open {
+					open++
+				} else if decided == "" && r.Result == segv1.CanaryInconclusive {
+					decided = fmt.Sprintf("%s -> %s %s/%d closed", path.From, path.To, path.Protocol, path.Port)
+				}
+				continue
+			}
+			forbidden++
+			if !path.Open {
+				blocked++
+			} else if r.Result == segv1.CanaryNotEnforced && !strings.Contains(decided, "open") {
+				decided = fmt.Sprintf("%s -> %s %s/%d open", path.From, path.To, path.Protocol, path.Port)
+			}
+		}
+		rows = append(rows, []string{age(now, r.Time), r.Result, fmt.Sprintf("%d/%d", blocked, forbidden),
+			fmt.Sprintf("%d/%d", open, allowed), strings.Join(slices.Sorted(maps.Keys(nodes)), ","), decided})
+	}
+	table(b, []string{"AGE", "RESULT", "BLOCKED", "OPEN", "NODES", "DECIDED BY"}, rows)
 }

@@ -107,6 +107,7 @@ Leaks:      3
   tier dev           billing-prod  TCP/all, UDP/all, SCTP/all  billing-prod/allow-all
   namespace default  billing-prod  TCP/all, UDP/all, SCTP/all  billing-prod/allow-all
   ... and 1 more
+Canary:     off (spec.canary)
 `
 	if diff := cmp.Diff(want, out.String()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -138,6 +139,7 @@ Drift:      none
 Membership: no changes
 Conflicts:  none
 Leaks:      none
+Canary:     off (spec.canary)
 `
 	if diff := cmp.Diff(want, out.String()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -182,6 +184,37 @@ func TestWriteStatusClusterNetworkPolicy(t *testing.T) {
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("missing %q in\n%s", want, b.String())
+		}
+	}
+}
+
+// TestWriteStatusCanary prints the canary's rounds and what decided a
+// failed one.
+func TestWriteStatusCanary(t *testing.T) {
+	p := statusProfile()
+	p.Spec.Canary = &segv1.Canary{Interval: metav1.Duration{Duration: time.Minute}}
+	verified := ago(3 * time.Minute)
+	p.Status.Canary = &segv1.CanaryStatus{LastVerifiedTime: &verified, Rounds: []segv1.CanaryRound{
+		{Time: ago(time.Minute), Result: segv1.CanaryNotEnforced, Paths: []segv1.CanaryPath{
+			{From: "test", To: "dev", Protocol: "TCP", Port: 8080, Open: true, Node: "n1"},
+			{From: "shared", To: "dev", Protocol: "TCP", Port: 8080, Allowed: true, Open: true, Node: "n1"},
+		}},
+		{Time: verified, Result: segv1.CanaryEnforced, Paths: []segv1.CanaryPath{
+			{From: "test", To: "dev", Protocol: "TCP", Port: 8080, Node: "n1"},
+			{From: "shared", To: "dev", Protocol: "TCP", Port: 8080, Allowed: true, Open: true, Node: "n1"},
+		}},
+	}}
+	var b strings.Builder
+	if err := WriteStatus(&b, p, statusNow); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Canary:     every 1m0s, last verified 3m ago",
+		"60s  NotEnforced  0/1      1/1   n1     test -> dev TCP/8080 open",
+		"3m   Enforced     1/1      1/1   n1",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
 		}
 	}
 }

@@ -35,6 +35,15 @@ func (r *ProfileReconciler) announceTransitions(profile *segv1.SegmentationProfi
 		(prevIso == nil || prevIso.Status != metav1.ConditionFalse || prevIso.Message != iso.Message) {
 		r.Recorder.Eventf(profile, nil, corev1.EventTypeWarning, segv1.ReasonLeaksFound, "Verify", "%s", iso.Message)
 	}
+	enf := meta.FindStatusCondition(next.Conditions, segv1.ConditionEnforcementVerified)
+	prevEnf := meta.FindStatusCondition(prev.Conditions, segv1.ConditionEnforcementVerified)
+	if enf != nil && enf.Reason != segv1.ReasonCanaryPending && (prevEnf == nil || prevEnf.Reason != enf.Reason) {
+		kind := corev1.EventTypeWarning
+		if enf.Status == metav1.ConditionTrue {
+			kind = corev1.EventTypeNormal
+		}
+		r.Recorder.Eventf(profile, nil, kind, enf.Reason, "Canary", "%s", enf.Message)
+	}
 	conflict := meta.FindStatusCondition(next.Conditions, segv1.ConditionConflict)
 	prevConflict := meta.FindStatusCondition(prev.Conditions, segv1.ConditionConflict)
 	if conflict != nil && conflict.Status == metav1.ConditionTrue &&

@@ -59,6 +59,10 @@ type ProfileReconciler struct {
 	// per profile and a Report per governed namespace.
 	Reports bool
 
+	// Canary runs the enforcement canary of the profiles that have one;
+	// nil: none runs (EnforcementVerified stays absent).
+	Canary *CanaryRunner
+
 	// ClusterNetworkPolicies finds the served ClusterNetworkPolicy version;
 	// SetupWithManager sets one up when nil. Without one, none is served.
 	ClusterNetworkPolicies *cnpapi.Detector
@@ -263,6 +267,12 @@ func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.Segmenta
 	}
 	o.managedClusterPolicies = managedClusterPolicies(state.cnp, o.actions, o.writes, audit)
 	o.isolation = r.verifyIsolation(ctx, profile, mem, &state, o)
+	if render.CanaryOn(profile) {
+		o.canary = r.Canary.Result(profile.Name)
+		if o.canary == nil {
+			o.canary = &canaryResult{pending: "the manager runs no canary (started without one)"}
+		}
+	}
 	r.report(profile, mem, o)
 	return o, nil
 }

@@ -49,6 +49,12 @@ func (r *ProfileReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReco
 		r.ClusterNetworkPolicies = &cnpapi.Detector{Discovery: d}
 	}
 	r.cache = mgr.GetCache()
+	if r.Canary != nil {
+		r.Canary.trigger = changed
+		if err := mgr.Add(r.Canary); err != nil {
+			return err
+		}
+	}
 	ctl, err := ctrl.NewControllerManagedBy(mgr).
 		Named("segmentationprofile").
 		For(&segv1.SegmentationProfile{}, builder.WithPredicates(specOrLifecycleChanged())).

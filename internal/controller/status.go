@@ -49,7 +49,9 @@ type outcome struct {
 	// API server does not serve.
 	cnpMissing bool
 	isolation  isolationResult
-	now        metav1.Time
+	// canary is the canary's result; nil when it is off.
+	canary *canaryResult
+	now    metav1.Time
 }
 
 // computeStatus returns the profile's new status: a pure function of the
@@ -81,6 +83,7 @@ func computeStatus(planned *segv1.SegmentationProfile, prev segv1.SegmentationPr
 	setReadyCondition(&st, o, audit, gen)
 	setStalledCondition(&st, o, gen)
 	setIsolation(&st, o.isolation, gen)
+	setCanary(&st, o.canary, gen)
 	boundStatus(&st)
 	return st
 }

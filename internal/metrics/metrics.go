@@ -34,6 +34,19 @@ var (
 		Help: "Traffic the profile forbids that NetworkPolicies in governed namespaces allow.",
 	}, []string{"profile"})
 
+	// CanaryRounds counts the enforcement canary's rounds by result.
+	CanaryRounds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tierguard_canary_rounds_total",
+		Help: "Rounds of a profile's enforcement canary, by result (Enforced, NotEnforced, Inconclusive).",
+	}, []string{"profile", "result"})
+
+	// CanaryLastVerified is when a canary round last found the policies
+	// enforced.
+	CanaryLastVerified = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tierguard_canary_last_verified_timestamp_seconds",
+		Help: "Unix time of the last canary round of a profile that found every forbidden path blocked and every allowed path open.",
+	}, []string{"profile"})
+
 	// MembershipChanges counts namespaces joining, leaving and moving
 	// between tiers.
 	MembershipChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -68,7 +81,7 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(GovernedNamespaces, DriftRepairs, Conflicts, IsolationLeaks, MembershipChanges, ApplyErrors, ProfileCondition, MemoryLookups)
+	crmetrics.Registry.MustRegister(GovernedNamespaces, DriftRepairs, Conflicts, IsolationLeaks, MembershipChanges, ApplyErrors, ProfileCondition, MemoryLookups, CanaryRounds, CanaryLastVerified)
 }
 
 // Forget removes the series of a deleted profile.
@@ -80,6 +93,8 @@ func Forget(profile string) {
 	MembershipChanges.DeletePartialMatch(prometheus.Labels{"profile": profile})
 	ApplyErrors.DeleteLabelValues(profile)
 	ProfileCondition.DeletePartialMatch(prometheus.Labels{"profile": profile})
+	CanaryRounds.DeletePartialMatch(prometheus.Labels{"profile": profile})
+	CanaryLastVerified.DeleteLabelValues(profile)
 }
 
 // conditionStatuses are the values a condition's status takes.

@@ -371,12 +371,15 @@ func (c *Cluster) nodeReady(ctx context.Context) error {
 	return fmt.Errorf("node %s has no Ready condition yet", NodeName)
 }
 
-// StartPolicyEngine starts kube-router's firewall and waits until it has
-// programmed iptables.
+// StartPolicyEngine starts kube-router's firewall, unless it runs, and
+// waits until it has programmed iptables.
 func (c *Cluster) StartPolicyEngine(ctx context.Context) error {
 	bin := hostbed.KubeRouterBinary()
 	if c.engine == nil {
 		c.engine = c.process("kube-router", bin, kubeRouterArgs(c.Plane.KubeconfigPath)...)
+	}
+	if c.engine.Running() {
+		return nil
 	}
 	if err := c.engine.Start(); err != nil {
 		return err
