@@ -109,7 +109,7 @@ func (c *CanaryRunner) Result(profile string) *canaryResult {
 	return r
 }
 
-// NeedLeaderElection: only the leader runs rounds.
+// NeedLeaderElection is true: only the leader runs rounds.
 func (c *CanaryRunner) NeedLeaderElection() bool { return true }
 
 // Start runs the canary until ctx ends.
@@ -244,7 +244,7 @@ func (c *CanaryRunner) step(ctx context.Context, p *segv1.SegmentationProfile) e
 		if now.Before(s.next) {
 			return nil
 		}
-		return c.startRound(ctx, p, s, names, ips, paths, image)
+		return c.startRound(ctx, s, names, ips, paths, image)
 	}
 	return c.finishRound(ctx, p, s, names)
 }
@@ -338,7 +338,7 @@ func (c *CanaryRunner) ensureServer(ctx context.Context, ns, image string, tcp, 
 }
 
 // startRound starts one client per source namespace of the round's paths.
-func (c *CanaryRunner) startRound(ctx context.Context, p *segv1.SegmentationProfile, s *canaryState,
+func (c *CanaryRunner) startRound(ctx context.Context, s *canaryState,
 	names, ips map[string]string, paths []canary.Path, image string) error {
 	bySource := map[string][]string{}
 	for _, path := range paths {
@@ -480,6 +480,19 @@ func canaryPod(ns, name, image, role string, args []string, restart corev1.Resta
 			render.ManagedByLabel: render.ManagedByValue, canaryRoleLabel: role,
 		}},
 		Spec: corev1.PodSpec{
+			// Spread over nodes: on a multi-node cluster the clients of a
+			// round (and the servers) prefer distinct nodes, so a round
+			// samples several nodes' enforcement; each result names its node.
+			Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+				PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+					Weight: 100,
+					PodAffinityTerm: corev1.PodAffinityTerm{
+						TopologyKey:       corev1.LabelHostname,
+						NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: render.CanaryLabel, Operator: metav1.LabelSelectorOpExists}}},
+						LabelSelector:     &metav1.LabelSelector{MatchLabels: map[string]string{canaryRoleLabel: role}},
+					},
+				}},
+			}},
 			RestartPolicy:                 restart,
 			AutomountServiceAccountToken:  ptr.To(false),
 			EnableServiceLinks:            ptr.To(false),

@@ -78,7 +78,7 @@ var _ = Describe("The enforcement canary on a real node", Ordered, func() {
 		Eventually(ctx, func() *metav1.Condition { return profileCondition(ctx, profile, segv1.ConditionReady) }).
 			WithTimeout(2 * time.Minute).Should(HaveField("Status", metav1.ConditionTrue))
 		ready = time.Now()
-		Eventually(ctx, enforcement).WithTimeout(2*time.Minute).WithPolling(time.Second).
+		Eventually(ctx, enforcement).WithTimeout(2 * time.Minute).WithPolling(time.Second).
 			Should(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", segv1.ReasonEnforced)))
 		report("Canary: EnforcementVerified=True after Ready", time.Since(ready))
 		Expect(canaryNamespaces(ctx)).To(ConsistOf("tg-canary-canary-alpha", "tg-canary-canary-beta", "tg-canary-canary-shared"))
@@ -100,18 +100,18 @@ var _ = Describe("The enforcement canary on a real node", Ordered, func() {
 			Spec:       networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}},
 		}
 		Expect(bed.Client.Create(ctx, denyAll)).To(Succeed())
-		Eventually(ctx, enforcement).WithTimeout(3*time.Minute).WithPolling(time.Second).
+		Eventually(ctx, enforcement).WithTimeout(3 * time.Minute).WithPolling(time.Second).
 			Should(And(HaveField("Status", metav1.ConditionUnknown), HaveField("Reason", segv1.ReasonInconclusive),
 				HaveField("Message", ContainSubstring("shared ->"))))
 		Expect(bed.Client.Delete(ctx, denyAll)).To(Succeed())
-		Eventually(ctx, enforcement).WithTimeout(3*time.Minute).WithPolling(time.Second).Should(HaveField("Status", metav1.ConditionTrue))
+		Eventually(ctx, enforcement).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(HaveField("Status", metav1.ConditionTrue))
 	})
 
 	It("reports NotEnforced, naming a forbidden path, once kube-router stops and its chains are flushed, and Enforced once it is back", func(ctx SpecContext) {
 		Expect(bed.StopPolicyEngine()).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(bed.StartPolicyEngine(ctx)).To(Succeed()) })
 		stopped := time.Now()
-		Eventually(ctx, enforcement).WithTimeout(3*time.Minute).WithPolling(time.Second).Should(And(
+		Eventually(ctx, enforcement).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(And(
 			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", segv1.ReasonNotEnforced),
 			HaveField("Message", ContainSubstring("your network plugin does not enforce NetworkPolicies")),
 			HaveField("Message", ContainSubstring("which the profile forbids, from node tg-node"))))
@@ -126,7 +126,7 @@ var _ = Describe("The enforcement canary on a real node", Ordered, func() {
 		Eventually(ctx, enforcement).WithTimeout(time.Minute).Should(BeNil(), "no condition while the canary is off")
 		_, err = kubectl.Run(ctx, "patch", "segmentationprofile", profile, "--type=merge", "-p", `{"spec":{"canary":{"interval":"1m"}}}`)
 		Expect(err).NotTo(HaveOccurred())
-		Eventually(ctx, enforcement).WithTimeout(3*time.Minute).WithPolling(time.Second).
+		Eventually(ctx, enforcement).WithTimeout(3 * time.Minute).WithPolling(time.Second).
 			Should(HaveField("Reason", segv1.ReasonNotEnforced))
 		p := &segv1.SegmentationProfile{}
 		Expect(bed.Client.Get(ctx, types.NamespacedName{Name: profile}, p)).To(Succeed())
@@ -135,7 +135,7 @@ var _ = Describe("The enforcement canary on a real node", Ordered, func() {
 
 		Expect(bed.StartPolicyEngine(ctx)).To(Succeed())
 		started := time.Now()
-		Eventually(ctx, enforcement).WithTimeout(3*time.Minute).WithPolling(time.Second).Should(HaveField("Status", metav1.ConditionTrue))
+		Eventually(ctx, enforcement).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(HaveField("Status", metav1.ConditionTrue))
 		report("Canary: Enforced again after the engine restarted", time.Since(started))
 	})
 

@@ -224,6 +224,27 @@ var _ = Describe("SegmentationProfile admission", func() {
 		Entry("profile name of 64 characters", func(p *segv1.SegmentationProfile) {
 			p.Name = "n" + strings.Repeat("x", 60) + fmt.Sprintf("%03d", nameSeq)
 		}, "", "metadata.name must be at most 63 characters"),
+		Entry("canary interval below 1m", func(p *segv1.SegmentationProfile) {
+			p.Spec.Canary = &segv1.Canary{Interval: metav1.Duration{Duration: 30 * time.Second}}
+		}, "spec.canary.interval", "canary.interval must be between 1m and 24h"),
+		Entry("canary interval above 24h", func(p *segv1.SegmentationProfile) {
+			p.Spec.Canary = &segv1.Canary{Interval: metav1.Duration{Duration: 25 * time.Hour}}
+		}, "spec.canary.interval", "canary.interval must be between 1m and 24h"),
+		Entry("canary with a tier named shared", func(p *segv1.SegmentationProfile) {
+			p.Spec.Canary = &segv1.Canary{Interval: metav1.Duration{Duration: time.Minute}}
+			p.Spec.Tiers[0].Name = "shared"
+			p.Spec.Flows[0].From = "shared"
+		}, "", "no tier may be named shared"),
+		Entry("canary with a profile name holding a dot", func(p *segv1.SegmentationProfile) {
+			p.Spec.Canary = &segv1.Canary{Interval: metav1.Duration{Duration: time.Minute}}
+			p.Name = "a.b-" + p.Name
+		}, "", "metadata.name may hold no dot"),
+		Entry("canary whose namespace names would pass 63 characters", func(p *segv1.SegmentationProfile) {
+			p.Spec.Canary = &segv1.Canary{Interval: metav1.Duration{Duration: time.Minute}}
+			p.Name = strings.Repeat("p", 40) + p.Name[len(p.Name)-3:]
+			p.Spec.Tiers[1].Name = "a-long-tier-name"
+			p.Spec.Flows[0].To = "a-long-tier-name"
+		}, "", "must fit 63 characters"),
 		Entry("unknown mode", func(p *segv1.SegmentationProfile) {
 			p.Spec.Mode = "Enforcing"
 		}, "spec.mode", `Unsupported value: "Enforcing"`),
@@ -500,6 +521,12 @@ var _ = Describe("SegmentationProfile admission", func() {
 			mutate(p)
 			createAndDelete(p)
 		},
+		Entry("canary every 1m", func(p *segv1.SegmentationProfile) {
+			p.Spec.Canary = &segv1.Canary{Interval: metav1.Duration{Duration: time.Minute}}
+		}),
+		Entry("canary every 24h", func(p *segv1.SegmentationProfile) {
+			p.Spec.Canary = &segv1.Canary{Interval: metav1.Duration{Duration: 24 * time.Hour}}
+		}),
 		Entry("profile name of 63 characters", func(p *segv1.SegmentationProfile) {
 			p.Name = "n" + strings.Repeat("x", 58) + fmt.Sprintf("%04d", nameSeq)
 		}),
