@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
+	"github.com/tierguard/tierguard/test/cluster"
 )
 
 // canaryProfile has two tiers whose only members are the canary's own
@@ -142,5 +143,48 @@ var _ = Describe("The enforcement canary on a real node", Ordered, func() {
 	It("removes the canary's namespaces and pods when the profile is deleted", func(ctx SpecContext) {
 		kube(ctx, "delete", "segmentationprofile", profile, "--timeout=2m")
 		Eventually(ctx, func() []string { return canaryNamespaces(ctx) }).WithTimeout(2 * time.Minute).Should(BeEmpty())
+	})
+})
+
+// restartBed replaces the bed with a fresh one, with or without a policy
+// engine, and imports the manager's image again.
+func restartBed(ctx context.Context, noPolicyEngine bool) {
+	GinkgoHelper()
+	Expect(bed.Down()).To(Succeed())
+	var err error
+	bed, err = cluster.Up(ctx, cluster.Options{RepoRoot: repoRoot, NoPolicyEngine: noPolicyEngine,
+		Logf: func(f string, a ...any) { GinkgoWriter.Printf(f+"\n", a...) }})
+	Expect(err).NotTo(HaveOccurred())
+	kubectl = bed.Plane.Kubectl()
+	Expect(bed.ImportImage(ctx, filepath.Join(repoRoot, "bin", "image.tar"))).To(Succeed())
+}
+
+// The "Flannel" case: a bed whose CNI is the bridge plugin alone, with no
+// policy engine ever started.
+var _ = Describe("The enforcement canary on a node whose network plugin enforces nothing", Ordered, func() {
+	BeforeAll(func(ctx SpecContext) {
+		restartBed(ctx, true)
+		DeferCleanup(func(ctx SpecContext) { restartBed(ctx, false) })
+		kustomization := filepath.Join(repoRoot, "config", "manager", "kustomization.yaml")
+		saved, err := os.ReadFile(kustomization)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() error { return os.WriteFile(kustomization, saved, 0o644) })
+		makeTarget(ctx, "deploy", "IMG="+managerImage)
+		kube(ctx, "-n", systemNamespace, "rollout", "status", "deployment/"+deployment, "--timeout=3m")
+	})
+
+	It("reports NotEnforced from the first round, in words a person understands", func(ctx SpecContext) {
+		_, err := kubectl.RunWithInput(ctx, canaryProfileYAML, "apply", "--server-side", "-f", "-")
+		Expect(err).NotTo(HaveOccurred())
+		start := time.Now()
+		Eventually(ctx, func() *metav1.Condition { return profileCondition(ctx, "canary", segv1.ConditionEnforcementVerified) }).
+			WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(And(
+			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", segv1.ReasonNotEnforced),
+			HaveField("Message", HavePrefix("your network plugin does not enforce NetworkPolicies"))))
+		report("Canary with no policy engine: NotEnforced after the profile was applied", time.Since(start))
+		p := &segv1.SegmentationProfile{}
+		Expect(bed.Client.Get(ctx, types.NamespacedName{Name: "canary"}, p)).To(Succeed())
+		Expect(p.Status.Canary.Rounds).To(HaveLen(1), "the first round found it")
+		Expect(p.Status.Canary.LastVerifiedTime).To(BeNil())
 	})
 })
