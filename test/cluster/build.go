@@ -107,12 +107,3 @@ func writeIfChanged(path, content string) error {
 	}
 	return nil
 }
-
-// copyFile copies src to dst with mode.
-func copyFile(src, dst string, mode os.FileMode) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, mode)
-}

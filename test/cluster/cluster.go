@@ -2,14 +2,12 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -127,35 +125,10 @@ func (c *Cluster) path(elem ...string) string {
 // LogDir holds every component's log.
 func (c *Cluster) LogDir() string { return c.path("logs") }
 
-// tuneKernel turns on what the node needs, journaled and restored by Down:
-// bridged frames through iptables (kube-router filters pod-to-pod traffic on
-// one bridge), and IPv4 forwarding, which the bridge plugin would otherwise
-// turn on behind the journal's back.
+// tuneKernel turns on what the node needs (hostbed.TuneKernel, with IPv4
+// forwarding), journaled and restored by Down.
 func (c *Cluster) tuneKernel() error {
-	const bridgeNF = "/proc/sys/net/bridge/bridge-nf-call-iptables"
-	if _, err := os.Stat(bridgeNF); errors.Is(err, os.ErrNotExist) {
-		if _, err := hostbed.Run("modprobe", "br_netfilter"); err != nil {
-			return fmt.Errorf("bridge netfilter unavailable: %w", err)
-		}
-	}
-	for _, setting := range []string{bridgeNF, "/proc/sys/net/ipv4/ip_forward"} {
-		restore, err := hostbed.SetSysctl(setting, func(string) (string, error) { return "1", nil })
-		if err != nil {
-			return err
-		}
-		c.restores = append(c.restores, restore)
-	}
-	// ICMP destination-unreachable errors exempt from rate limiting, as in the
-	// dataplane suite: kube-router REJECTs forbidden connections, and with the
-	// kernel's default of about one error per second most of a probe's
-	// attempts would time out instead of being refused at once.
-	restore, err := hostbed.SetSysctl("/proc/sys/net/ipv4/icmp_ratemask", func(prev string) (string, error) {
-		mask, err := strconv.Atoi(prev)
-		if err != nil {
-			return "", fmt.Errorf("parse icmp_ratemask %q: %w", prev, err)
-		}
-		return strconv.Itoa(mask &^ (1 << 3)), nil // 3: destination unreachable
-	})
+	restore, err := hostbed.TuneKernel(true)
 	if err != nil {
 		return err
 	}
@@ -221,7 +194,7 @@ func (c *Cluster) startContainerd(ctx context.Context) error {
 		return err
 	}
 	conf := c.path("containerd", "config.toml")
-	if err := writeIfChanged(conf, containerdConfig(dir, c.path("cni", "bin"), c.path("cni", "net.d"))); err != nil {
+	if err := writeIfChanged(conf, containerdConfig(dir, filepath.Join(c.assetsDir, "cni"), c.path("cni", "net.d"))); err != nil {
 		return err
 	}
 	bin, err := exec.LookPath("containerd")
@@ -264,16 +237,8 @@ func (c *Cluster) ImportImage(ctx context.Context, tarball string) error {
 }
 
 func (c *Cluster) startNode(ctx context.Context) error {
-	// CNI: the plugins, and the conflist written in place (7).
-	cniBin := c.path("cni", "bin")
-	if err := os.MkdirAll(cniBin, 0o755); err != nil {
-		return err
-	}
-	for _, plugin := range cniPlugins {
-		if err := copyFile(filepath.Join(c.assetsDir, "cni", plugin), filepath.Join(cniBin, plugin), 0o755); err != nil {
-			return err
-		}
-	}
+	// CNI: the plugins run from the assets dir; the conflist is written in
+	// place (7).
 	if err := hostbed.RecordUndo("ip", "link", "delete", BridgeName); err != nil {
 		return err
 	}
@@ -376,7 +341,7 @@ func (c *Cluster) nodeReady(ctx context.Context) error {
 func (c *Cluster) StartPolicyEngine(ctx context.Context) error {
 	bin := hostbed.KubeRouterBinary()
 	if c.engine == nil {
-		c.engine = c.process("kube-router", bin, kubeRouterArgs(c.Plane.KubeconfigPath)...)
+		c.engine = c.process("kube-router", bin, hostbed.KubeRouterArgs(c.Plane.KubeconfigPath, NodeName, ServiceCIDR)...)
 	}
 	if c.engine.Running() {
 		return nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/tierguard/tierguard/test/controlplane"
 )
 
 // The node's settings, in one place. Each value that differs from a
@@ -17,7 +19,7 @@ const (
 	// removes the other's leftovers first.
 	PodCIDR = "10.244.0.0/24"
 	// ServiceCIDR is the Services' range (test/controlplane's).
-	ServiceCIDR = "10.96.0.0/12"
+	ServiceCIDR = controlplane.ServiceClusterIPRange
 	// APIServerPort is the API server's port: the port the kubernetes
 	// Service's endpoint carries and config/network-policy admits.
 	APIServerPort = 6443
@@ -204,24 +206,6 @@ iptables:
 healthzBindAddress: 127.0.0.1:%d
 metricsBindAddress: 127.0.0.1:%d
 `, kubeconfig, NodeName, PodCIDR, kubeProxyHealthPort, kubeProxyMetricsPort)
-}
-
-// kubeRouterArgs runs kube-router's firewall only, with every listener off,
-// as in the dataplane suite.
-func kubeRouterArgs(kubeconfig string) []string {
-	return []string{
-		"--run-firewall=true",
-		"--run-router=false",
-		"--run-service-proxy=false",
-		"--run-loadbalancer=false",
-		"--enable-cni=false",
-		"--health-port=0",
-		"--metrics-port=0",
-		"--hostname-override=" + NodeName,
-		"--service-cluster-ip-range=" + ServiceCIDR,
-		"--kubeconfig=" + kubeconfig,
-		"--v=1",
-	}
 }
 
 // guardRules are the iptables rules (table, chain, rule) that keep every

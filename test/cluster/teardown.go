@@ -42,7 +42,7 @@ func (c *Cluster) Down() error {
 		errs = append(errs, c.Plane.Stop())
 	}
 	hostbed.RunUndo() // the bridge and the guard; failures show in leftovers
-	errs = append(errs, hostbed.RemoveKubeState(), flushConntrack())
+	errs = append(errs, hostbed.RemoveKubeState(), hostbed.FlushConntrack(PodCIDR))
 	for i := len(c.restores) - 1; i >= 0; i-- {
 		errs = append(errs, c.restores[i]())
 	}
@@ -305,18 +305,6 @@ func mountsUnder(dir string) []string {
 		}
 	}
 	return mounts
-}
-
-// flushConntrack drops the connection tracking entries of the pod range,
-// so that a later run's datagrams are judged by its own policies.
-func flushConntrack() error {
-	for _, dir := range []string{"--orig-src", "--orig-dst"} {
-		out, err := hostbed.Run("conntrack", "-D", dir, PodCIDR)
-		if err != nil && !strings.Contains(err.Error(), "0 flow entries") && !strings.Contains(out+err.Error(), "such conntrack") {
-			return fmt.Errorf("flush connection tracking of %s: %w", PodCIDR, err)
-		}
-	}
-	return nil
 }
 
 // removeKubeRouterState removes kube-router's chains and ipsets only.

@@ -134,12 +134,12 @@ func (b *Bed) startPlane(ctx context.Context) error {
 }
 
 func (b *Bed) wireNetwork(ctx context.Context) error {
-	restore, err := tuneKernel()
+	restore, err := hostbed.TuneKernel(false)
 	if err != nil {
 		return err
 	}
 	b.restoreKernel = restore
-	if err := flushConntrack(); err != nil {
+	if err := hostbed.FlushConntrack(podSubnet.String()); err != nil {
 		return err
 	}
 	if err := createBridge(); err != nil {
@@ -177,7 +177,7 @@ func (b *Bed) Down() error {
 	for _, p := range append([]*harness.Process{b.engine}, b.servers...) {
 		errs = append(errs, p.Stop(hostbed.StopGrace))
 	}
-	errs = append(errs, hostbed.RemoveKubeState(), removeNetwork(), flushConntrack())
+	errs = append(errs, hostbed.RemoveKubeState(), removeNetwork(), hostbed.FlushConntrack(podSubnet.String()))
 	hostbed.RunUndo() // the network is removed above; this empties the journal
 	if b.Plane != nil {
 		errs = append(errs, b.Plane.Stop())

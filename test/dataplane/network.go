@@ -32,42 +32,6 @@ const (
 // podSubnet is the pods' address range.
 var podSubnet = &net.IPNet{IP: net.IPv4(10, 244, 0, 0).To4(), Mask: net.CIDRMask(24, 32)}
 
-// flushConntrack deletes the host's connection tracking entries of the pod
-// range. The addresses and the UDP source ports of the measurements are the
-// same in every run, and the engine lets a packet of a tracked connection
-// pass whatever the policies say, so an entry a previous run left (UDP:
-// 30 s, 120 s once replied to twice) would open a cell a policy closes.
-//
-// conntrack exits 1 both when there was nothing to delete and when an entry
-// it listed was gone (expired, or deleted through the other direction)
-// before it could delete it ("such conntrack doesn't exist"); neither leaves
-// an entry behind, but the second may come with entries not yet deleted, so
-// each direction is flushed until a pass deletes nothing.
-func flushConntrack() error {
-	var errs []error
-	for _, dir := range []string{"--orig-src", "--orig-dst"} {
-		for attempt := 0; ; attempt++ {
-			out, err := hostbed.Run("conntrack", "-D", dir, podSubnet.String())
-			text := out
-			if err != nil {
-				text += err.Error()
-			}
-			if err == nil && attempt < 3 {
-				continue // deleted some: flush again until nothing is left
-			}
-			if err == nil || strings.Contains(text, "0 flow entries have been deleted") {
-				break
-			}
-			if strings.Contains(text, "such conntrack doesn't exist") && attempt < 3 {
-				continue
-			}
-			errs = append(errs, fmt.Errorf("flush connection tracking of %s: %w", podSubnet, err))
-			break
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // PodNet is one pod's network namespace.
 type PodNet struct {
 	// Namespace is the Kubernetes namespace of the pod (one pod each).
