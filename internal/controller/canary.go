@@ -75,8 +75,13 @@ type CanaryRunner struct {
 type canaryState struct {
 	rounds       []segv1.CanaryRound
 	lastVerified *metav1.Time
+	// message explains the last round's result.
+	message string
 	// pending says why no round has a result yet (setting up, an error).
 	pending string
+	// stale is set once no round has finished for two intervals and a
+	// round's timeout: the last result no longer vouches for the cluster.
+	stale bool
 	// next is when the next round may start; started when the running
 	// round did (zero: none runs); paths are its paths.
 	next    time.Time
@@ -86,8 +91,11 @@ type canaryState struct {
 
 // canaryResult is what a pass writes into status for the canary.
 type canaryResult struct {
-	status  *segv1.CanaryStatus
-	pending string
+	status *segv1.CanaryStatus
+	// message explains the last round; pending, while there is none, why.
+	message, pending string
+	// stale: no round has finished for too long (see canaryState.stale).
+	stale bool
 }
 
 // Result returns the profile's canary result for its status, or nil when
@@ -102,7 +110,7 @@ func (c *CanaryRunner) Result(profile string) *canaryResult {
 	if s == nil {
 		return &canaryResult{pending: "setting up the canary's namespaces and pods"}
 	}
-	r := &canaryResult{pending: s.pending}
+	r := &canaryResult{message: s.message, pending: s.pending, stale: s.stale}
 	if len(s.rounds) > 0 || s.lastVerified != nil {
 		r.status = &segv1.CanaryStatus{LastVerifiedTime: s.lastVerified.DeepCopy(), Rounds: slices.Clone(s.rounds)}
 	}
@@ -144,6 +152,7 @@ func (c *CanaryRunner) tick(ctx context.Context) {
 			log.Error(err, "Canary", "profile", p.Name)
 			c.setPending(p.Name, err.Error())
 		}
+		c.checkStale(p)
 	}
 	// Profiles whose canary is off (or gone): remove its namespaces.
 	namespaces := &corev1.NamespaceList{}
@@ -153,7 +162,13 @@ func (c *CanaryRunner) tick(ctx context.Context) {
 	}
 	for i := range namespaces.Items {
 		ns := &namespaces.Items[i]
-		if profile := ns.Labels[render.CanaryLabel]; !on[profile] && ns.DeletionTimestamp.IsZero() {
+		// Only namespaces the canary made: its name pattern and Tierguard's
+		// label, not merely a canary label someone who may assign put on a
+		// namespace of theirs.
+		profile := ns.Labels[render.CanaryLabel]
+		ours := ns.Labels[render.ManagedByLabel] == render.ManagedByValue &&
+			strings.HasPrefix(ns.Name, segv1.CanaryNamespace(profile, ""))
+		if ours && !on[profile] && ns.DeletionTimestamp.IsZero() {
 			if err := c.Client.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
 				log.Error(err, "Delete canary namespace", "namespace", ns.Name)
 			}
@@ -194,6 +209,22 @@ func (c *CanaryRunner) setPending(profile, why string) {
 	}
 }
 
+// checkStale marks a profile's result stale once no round has finished for
+// two intervals and a round's timeout (the canary cannot run: pods refused,
+// a namespace it may not adopt), so that EnforcementVerified does not keep
+// vouching for a cluster nobody checks any more.
+func (c *CanaryRunner) checkStale(p *segv1.SegmentationProfile) {
+	s := c.state(p.Name)
+	c.mu.Lock()
+	stale := len(s.rounds) > 0 && time.Since(s.rounds[0].Time.Time) > 2*canaryInterval(p)+canaryRoundTimeout
+	changed := stale != s.stale
+	s.stale = stale
+	c.mu.Unlock()
+	if changed {
+		c.notify(p.Name)
+	}
+}
+
 // notify enqueues a pass of the profile, which writes the result.
 func (c *CanaryRunner) notify(profile string) {
 	if c.trigger == nil {
@@ -225,6 +256,11 @@ func (c *CanaryRunner) step(ctx context.Context, p *segv1.SegmentationProfile) e
 		c.setPending(p.Name, "waiting until the canary's namespaces are governed")
 		return nil
 	}
+	// Between rounds nothing is read from the API server: the servers are
+	// checked when a round is due.
+	if s.started.IsZero() && time.Now().Before(s.next) {
+		return nil
+	}
 	paths := canary.Paths(p)
 	tcp, udp := canary.ServerPorts(paths)
 	ips := map[string]string{}
@@ -239,11 +275,7 @@ func (c *CanaryRunner) step(ctx context.Context, p *segv1.SegmentationProfile) e
 		}
 		ips[ns] = ip
 	}
-	now := time.Now()
 	if s.started.IsZero() {
-		if now.Before(s.next) {
-			return nil
-		}
 		return c.startRound(ctx, s, names, ips, paths, image)
 	}
 	return c.finishRound(ctx, p, s, names)
@@ -430,7 +462,7 @@ func (c *CanaryRunner) finishRound(ctx context.Context, p *segv1.SegmentationPro
 	if result == segv1.CanaryEnforced {
 		s.lastVerified = &round.Time
 	}
-	s.pending = message
+	s.message, s.stale, s.pending = message, false, ""
 	s.started, s.paths = time.Time{}, nil
 	s.next = time.Now().Add(canaryInterval(p))
 	c.mu.Unlock()
@@ -538,6 +570,7 @@ func setCanary(st *segv1.SegmentationProfileStatus, r *canaryResult, gen int64) 
 	cond := metav1.Condition{Type: segv1.ConditionEnforcementVerified, Status: metav1.ConditionUnknown,
 		Reason: segv1.ReasonCanaryPending, Message: r.pending, ObservedGeneration: gen}
 	if r.status != nil && len(r.status.Rounds) > 0 {
+		cond.Message = r.message
 		switch r.status.Rounds[0].Result {
 		case segv1.CanaryEnforced:
 			cond.Status, cond.Reason = metav1.ConditionTrue, segv1.ReasonEnforced
@@ -545,6 +578,14 @@ func setCanary(st *segv1.SegmentationProfileStatus, r *canaryResult, gen int64) 
 			cond.Status, cond.Reason = metav1.ConditionFalse, segv1.ReasonNotEnforced
 		default:
 			cond.Reason = segv1.ReasonInconclusive
+		}
+		if r.stale {
+			cond.Status, cond.Reason = metav1.ConditionUnknown, segv1.ReasonInconclusive
+			why := r.pending
+			if why == "" {
+				why = "rounds stopped finishing"
+			}
+			cond.Message = fmt.Sprintf("no canary round has finished since %s: %s", r.status.Rounds[0].Time.UTC().Format(time.RFC3339), why)
 		}
 	}
 	if cond.Message == "" {

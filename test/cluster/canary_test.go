@@ -88,6 +88,9 @@ var _ = Describe("The enforcement canary on a real node", Ordered, func() {
 		pod := &corev1.Pod{}
 		Expect(bed.Client.Get(ctx, types.NamespacedName{Namespace: "tg-canary-canary-beta", Name: "canary-server"}, pod)).To(Succeed())
 		Expect(pod.Spec.AutomountServiceAccountToken).To(HaveValue(BeFalse()))
+		ns := &corev1.Namespace{}
+		Expect(bed.Client.Get(ctx, types.NamespacedName{Name: "tg-canary-canary-beta"}, ns)).To(Succeed())
+		Expect(ns.Labels).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce", "restricted"))
 		Expect(pod.Spec.Containers[0].Image).To(Equal(managerImage))
 	})
 
