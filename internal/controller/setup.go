@@ -62,7 +62,9 @@ func (r *ProfileReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReco
 		// (ClaimedByProfile, TierLabelKeyInUse).
 		Watches(&segv1.SegmentationProfile{}, handler.EnqueueRequestsFromMapFunc(r.allProfiles),
 			builder.WithPredicates(specOrLifecycleChanged())).
-		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.allProfiles),
+		// A namespace's old and new states are both mapped, so a profile
+		// hears of a namespace that joins, leaves or changes within it.
+		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.namespaceProfiles),
 			builder.WithPredicates(namespaceChanged(), r.echoes.Predicate(segv1.KindNamespace))).
 		Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policyOwner),
 			builder.WithPredicates(r.echoes.Predicate(segv1.KindNetworkPolicy))).
@@ -113,6 +115,23 @@ func (r *ProfileReconciler) allProfiles(ctx context.Context, _ client.Object) []
 	reqs := make([]reconcile.Request, 0, len(profiles.Items))
 	for _, p := range profiles.Items {
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: p.Name}})
+	}
+	return reqs
+}
+
+// namespaceProfiles maps a namespace to the profiles it concerns
+// (render.Concerns): with many profiles, a namespace event starts one pass,
+// not one per profile.
+func (r *ProfileReconciler) namespaceProfiles(ctx context.Context, obj client.Object) []reconcile.Request {
+	profiles := &segv1.SegmentationProfileList{}
+	if err := r.Client.List(ctx, profiles, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range profiles.Items {
+		if p := &profiles.Items[i]; render.Concerns(p, obj.GetName(), obj.GetLabels()) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: p.Name}})
+		}
 	}
 	return reqs
 }

@@ -283,3 +283,21 @@ func tierLabelKeyOwner(p *segv1.SegmentationProfile, older []segv1.SegmentationP
 	}
 	return ""
 }
+
+// Concerns reports whether a namespace with these name and labels can
+// change p's plan: one of p's tiers or its shared set matches it (canary
+// namespaces included), or it carries p's profile or canary label (p
+// governed, held or retained it). A namespace event matters to a profile
+// only when its old or its new state concerns it, so events are routed to
+// those profiles alone instead of every profile.
+func Concerns(p *segv1.SegmentationProfile, name string, nsLabels map[string]string) bool {
+	if nsLabels[ProfileLabel] == p.Name || nsLabels[CanaryLabel] == p.Name {
+		return true
+	}
+	ns := Namespace{Name: name, Labels: nsLabels}
+	if shared, err := newNamespaceMatcher(p.Spec.SharedNamespaces); err != nil || shared.matches(ns) {
+		return true // a selector that does not parse: let the pass report it
+	}
+	tiers, err := newTierMatchers(p)
+	return err != nil || len(tiers.match(ns)) > 0
+}
