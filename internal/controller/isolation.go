@@ -67,8 +67,8 @@ func analyzeIsolation(profile *segv1.SegmentationProfile, mem *memory.Profile, s
 	foreign = slices.Clip(foreign) // appends below copy: the caller's slice stays as it is
 	for _, p := range state.policies {
 		// Labelled as Tierguard's but not its policy: foreign all the same.
-		if o.plan.Lookup(p.Namespace) != nil && !render.IsManagedPolicy(&p) {
-			foreign = append(foreign, p)
+		if !render.IsManagedPolicy(p) && o.plan.Lookup(p.Namespace) != nil {
+			foreign = append(foreign, *p)
 		}
 	}
 	slices.SortFunc(foreign, func(a, b networkingv1.NetworkPolicy) int {

@@ -69,6 +69,8 @@ type ProfileReconciler struct {
 
 	memory  memory.Memory
 	echoes  watchcache.Echoes
+	// namespaceOrder keeps the last pass's order of namespace names.
+	namespaceOrder nameOrder
 	foreign *watchcache.ForeignPolicies
 
 	// ctl and cache start the ClusterNetworkPolicy watch once the version

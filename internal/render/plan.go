@@ -140,6 +140,10 @@ func Compute(in Input) (*Plan, error) {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(string(a.Reason), string(b.Reason)))
 	})
 	slices.SortFunc(plan.Skipped, func(a, b Skipped) int { return strings.Compare(a.Namespace, b.Namespace) })
+	plan.index = make(map[string]int, len(plan.Governed))
+	for i := range plan.Governed {
+		plan.index[plan.Governed[i].Name] = i
+	}
 	return plan, nil
 }
 

@@ -92,6 +92,11 @@ type Plan struct {
 	// Blocked is set when the profile governs nothing because of a
 	// profile-wide conflict (TierLabelKeyInUse).
 	Blocked bool
+
+	// index locates Governed entries by name; Compute builds it, and Lookup
+	// falls back to a binary search for plans built otherwise. Compare
+	// plans with cmpopts.IgnoreUnexported(Plan{}).
+	index map[string]int
 }
 
 // GovernedNamespace is the plan for one namespace.
@@ -144,6 +149,12 @@ func (p *Plan) TierCounts(profile *segv1.SegmentationProfile) []segv1.TierStatus
 
 // Lookup returns the plan for a namespace, or nil.
 func (p *Plan) Lookup(namespace string) *GovernedNamespace {
+	if p.index != nil && len(p.index) == len(p.Governed) {
+		if i, ok := p.index[namespace]; ok && p.Governed[i].Name == namespace {
+			return &p.Governed[i]
+		}
+		return nil
+	}
 	i, ok := slices.BinarySearchFunc(p.Governed, namespace, func(g GovernedNamespace, name string) int {
 		return strings.Compare(g.Name, name)
 	})
