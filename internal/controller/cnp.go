@@ -135,7 +135,7 @@ func (r *ProfileReconciler) watchClusterPolicies(gv schema.GroupVersion) error {
 	if r.ctl == nil || r.cnpWatching == gv.Version {
 		return nil
 	}
-	src := source.Kind(r.cache, cnpapi.NewObject(gv), handler.EnqueueRequestsFromMapFunc(r.clusterPolicyOwner),
+	src := source.Kind(r.cache, cnpapi.NewObject(gv), handler.EnqueueRequestsFromMapFunc(r.full(r.clusterPolicyOwner)),
 		r.echoes.Predicate(segv1.KindClusterNetworkPolicy))
 	if err := r.ctl.Watch(src); err != nil {
 		return fmt.Errorf("watch cluster network policies: %w", err)

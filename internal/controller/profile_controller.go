@@ -67,10 +67,14 @@ type ProfileReconciler struct {
 	// SetupWithManager sets one up when nil. Without one, none is served.
 	ClusterNetworkPolicies *cnpapi.Detector
 
-	memory  memory.Memory
-	echoes  watchcache.Echoes
+	memory memory.Memory
+	echoes watchcache.Echoes
 	// namespaceOrder keeps the last pass's order of namespace names.
 	namespaceOrder nameOrder
+	// dirty records what events touched since each profile's last pass,
+	// and bases what full passes leave for delta passes (delta.go).
+	dirty   dirtyTracker
+	bases   bases
 	foreign *watchcache.ForeignPolicies
 
 	// ctl and cache start the ClusterNetworkPolicy watch once the version
@@ -91,7 +95,13 @@ type ProfileReconciler struct {
 // Reconcile brings one profile's namespaces and policies to its plan. Every
 // return after the profile was read leaves a status that says how the pass
 // ended: the pass's own, or Ready=False with the reason it failed.
-func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	dirty, delta := r.dirty.take(req.Name)
+	defer func() {
+		if err != nil || res.RequeueAfter > 0 {
+			r.dirty.full(req.Name) // whatever is repeated is repeated in full
+		}
+	}()
 	profile := &segv1.SegmentationProfile{}
 	if err := r.Client.Get(ctx, req.NamespacedName, profile); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -112,7 +122,10 @@ func (r *ProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 	}
 
-	o, err := r.enforce(ctx, profile)
+	if !delta {
+		dirty = nil
+	}
+	o, err := r.enforce(ctx, profile, dirty)
 	if err != nil {
 		return r.fail(ctx, profile, err)
 	}
@@ -159,6 +172,7 @@ const (
 
 // forget drops everything the process holds for a deleted profile.
 func (r *ProfileReconciler) forget(profile string) {
+	r.bases.put(profile, nil)
 	metrics.Forget(profile)
 	r.memory.Forget(profile)
 	r.foreign.Forget(profile)
@@ -227,9 +241,17 @@ func (r *ProfileReconciler) retainWithoutFinalizer(ctx context.Context, profile 
 }
 
 // enforce plans, compares and, in Enforce mode, writes the differences,
-// then verifies isolation and reports in metrics and events.
-func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.SegmentationProfile) (outcome, error) {
+// then verifies isolation and reports in metrics and events. With dirty
+// namespaces, it repairs only those when it can (a delta pass, delta.go).
+func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.SegmentationProfile, dirty []string) (outcome, error) {
 	mem := r.memory.Profile(profile.Name)
+	if len(dirty) > 0 {
+		if o, ok, err := r.enforceDelta(ctx, profile, mem, dirty); ok {
+			metrics.Passes.WithLabelValues("delta").Inc()
+			return o, err
+		}
+	}
+	metrics.Passes.WithLabelValues("full").Inc()
 	state, err := r.observe(ctx, profile, mem)
 	if err != nil {
 		return outcome{}, failure(segv1.ReasonReadFailed, err)
@@ -276,6 +298,7 @@ func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.Segmenta
 		}
 	}
 	r.report(profile, mem, o)
+	r.keepBasis(profile, state.input.OtherProfiles, &state, o)
 	return o, nil
 }
 

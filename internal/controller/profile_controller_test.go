@@ -15,8 +15,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/controller"
+	"github.com/tierguard/tierguard/internal/metrics"
 	"github.com/tierguard/tierguard/internal/render"
 )
 
@@ -227,6 +230,45 @@ var _ = Describe("SegmentationProfile controller", func() {
 		Expect(f.condition(f.id, segv1.ConditionDrifted)()).To(Equal("False/Repaired"))
 		Expect(meta.FindStatusCondition(p.Status.Conditions, segv1.ConditionDrifted).Message).To(ContainSubstring("Namespace " + test + " LabelRemoved, repaired at"))
 		Eventually(eventReasons(f.id), timeout, interval).Should(ContainElement("DriftRepaired"))
+	})
+
+	It("repairs drift of one namespace without a full pass, and passes in full whatever else changed", func() {
+		dev := f.envNamespace("dev-a", "dev")
+		f.envNamespace("test-a", "test")
+		f.create(f.profile())
+		f.waitEnforced(f.id)
+		time.Sleep(time.Second) // the passes of the cold start's own events
+		passes := func(kind string) func() float64 {
+			return func() float64 { return testutil.ToFloat64(metrics.Passes.WithLabelValues(kind)) }
+		}
+		delta, full := passes("delta")(), passes("full")()
+
+		By("deleting the policy: a delta pass repairs it")
+		Expect(k8s.Delete(f.ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: dev, Name: render.PolicyName}})).To(Succeed())
+		Eventually(lastDrift(f), timeout, interval).Should(Equal(segv1.DriftRecord{
+			Namespace: dev, Kind: "NetworkPolicy", Name: render.PolicyName, Change: segv1.DriftDeleted}))
+		Expect(passes("delta")()).To(BeNumerically(">", delta))
+
+		By("changing the tier label, which Tierguard owns: a delta pass repairs it")
+		delta = passes("delta")()
+		patchLabels(dev, map[string]any{f.key: "prod"}, "kubectl-label")
+		Eventually(func() map[string]string { return labelsOf(dev) }, timeout, interval).Should(HaveKeyWithValue(f.key, "dev"))
+		Eventually(lastDrift(f), timeout, interval).Should(Equal(segv1.DriftRecord{
+			Namespace: dev, Kind: "Namespace", Name: dev, Change: segv1.DriftLabelChanged, Manager: "kubectl-label"}))
+		Expect(passes("delta")()).To(BeNumerically(">", delta))
+		Expect(f.get(f.id).Status.Drift.Repairs).To(BeEquivalentTo(2))
+
+		By("adding a label Tierguard does not own: a full pass, since another policy's selector may read it")
+		full = passes("full")()
+		patchLabels(dev, map[string]any{"team": "payments"}, "kubectl-label")
+		Eventually(passes("full"), timeout, interval).Should(BeNumerically(">", full))
+
+		By("moving the namespace by its selector label: a full pass moves it")
+		full = passes("full")()
+		patchLabels(dev, map[string]any{"env": "test"}, "kubectl-label")
+		Eventually(tierOf(dev), timeout, interval).Should(Equal("test"))
+		Expect(passes("full")()).To(BeNumerically(">", full))
+		Expect(f.get(f.id).Status.Drift.Repairs).To(BeEquivalentTo(2), "a move is not drift")
 	})
 
 	It("removes what an apply cannot: egress rules and an owner reference someone added", func() {

@@ -57,19 +57,20 @@ func (r *ProfileReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReco
 	}
 	ctl, err := ctrl.NewControllerManagedBy(mgr).
 		Named("segmentationprofile").
-		For(&segv1.SegmentationProfile{}, builder.WithPredicates(specOrLifecycleChanged())).
+		For(&segv1.SegmentationProfile{}, builder.WithPredicates(specOrLifecycleChanged(), r.fullPass())).
 		// Another profile's creation, change or deletion can move namespaces
 		// (ClaimedByProfile, TierLabelKeyInUse).
-		Watches(&segv1.SegmentationProfile{}, handler.EnqueueRequestsFromMapFunc(r.allProfiles),
+		Watches(&segv1.SegmentationProfile{}, handler.EnqueueRequestsFromMapFunc(r.full(r.allProfiles)),
 			builder.WithPredicates(specOrLifecycleChanged())).
-		// A namespace's old and new states are both mapped, so a profile
+		// A namespace's old and new states are both read, so a profile
 		// hears of a namespace that joins, leaves or changes within it.
-		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.namespaceProfiles),
+		WatchesMetadata(&corev1.Namespace{}, r.namespaceEvents(),
 			builder.WithPredicates(namespaceChanged(), r.echoes.Predicate(segv1.KindNamespace))).
 		Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policyOwner),
 			builder.WithPredicates(r.echoes.Predicate(segv1.KindNetworkPolicy))).
-		// A foreign policy in a governed namespace can open a hole.
-		WatchesRawSource(source.Channel(changed, &handler.EnqueueRequestForObject{})).
+		// A foreign policy in a governed namespace can open a hole; the
+		// canary's rounds end here too.
+		WatchesRawSource(source.Channel(changed, handler.EnqueueRequestsFromMapFunc(r.full(selfRequest)))).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: maxConcurrentReconciles,
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
@@ -89,7 +90,7 @@ func (r *ProfileReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReco
 		// edit reports in their namespace) is rewritten at once, so no
 		// hole stays hidden behind a forged pass.
 		for _, obj := range []client.Object{&orv1.Report{}, &orv1.ClusterReport{}} {
-			src := source.Kind(r.cache, obj, handler.EnqueueRequestsFromMapFunc(reportOwner), r.echoes.Predicate(reportKind))
+			src := source.Kind(r.cache, obj, handler.EnqueueRequestsFromMapFunc(r.full(reportOwner)), r.echoes.Predicate(reportKind))
 			if err := ctl.Watch(src); err != nil {
 				return fmt.Errorf("watch reports: %w", err)
 			}
@@ -119,35 +120,106 @@ func (r *ProfileReconciler) allProfiles(ctx context.Context, _ client.Object) []
 	return reqs
 }
 
-// namespaceProfiles maps a namespace to the profiles it concerns
-// (render.Concerns): with many profiles, a namespace event starts one pass,
-// not one per profile.
-func (r *ProfileReconciler) namespaceProfiles(ctx context.Context, obj client.Object) []reconcile.Request {
+// namespaceEvents enqueues the profiles a namespace concerns, before or
+// after the change (render.Concerns): with many profiles, a namespace
+// event starts one pass, not one per profile. A change to labels the
+// profile owns on a namespace it governs is repaired by a delta pass;
+// anything else needs a full one.
+func (r *ProfileReconciler) namespaceEvents() handler.EventHandler {
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			r.namespaceEvent(ctx, nil, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			r.namespaceEvent(ctx, e.ObjectOld, e.ObjectNew, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			r.namespaceEvent(ctx, e.Object, nil, q)
+		},
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			r.namespaceEvent(ctx, nil, e.Object, q)
+		},
+	}
+}
+
+func (r *ProfileReconciler) namespaceEvent(ctx context.Context, old, new client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	profiles := &segv1.SegmentationProfileList{}
 	if err := r.Client.List(ctx, profiles, client.UnsafeDisableDeepCopy); err != nil {
-		return nil
+		return
 	}
-	var reqs []reconcile.Request
+	concerns := func(p *segv1.SegmentationProfile, obj client.Object) bool {
+		return obj != nil && render.Concerns(p, obj.GetName(), obj.GetLabels())
+	}
 	for i := range profiles.Items {
-		if p := &profiles.Items[i]; render.Concerns(p, obj.GetName(), obj.GetLabels()) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: p.Name}})
+		p := &profiles.Items[i]
+		if !concerns(p, old) && !concerns(p, new) {
+			continue
 		}
+		if old != nil && new != nil && old.GetDeletionTimestamp().Equal(new.GetDeletionTimestamp()) &&
+			ownedOnly(old.GetLabels(), new.GetLabels(), r.bases.ownedKeys(p.Name, new.GetName())) {
+			r.dirty.namespace(p.Name, new.GetName())
+		} else {
+			r.dirty.full(p.Name)
+		}
+		q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: p.Name}})
 	}
-	return reqs
+}
+
+// full wraps a map function: the passes it starts are full passes.
+func (r *ProfileReconciler) full(f handler.MapFunc) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		reqs := f(ctx, obj)
+		for _, req := range reqs {
+			r.dirty.full(req.Name)
+		}
+		return reqs
+	}
+}
+
+// fullPass is a predicate, last of its list, that marks the profile an
+// event passes for a full pass.
+func (r *ProfileReconciler) fullPass() predicate.Predicate {
+	mark := func(obj client.Object) bool {
+		r.dirty.full(obj.GetName())
+		return true
+	}
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return mark(e.Object) },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return mark(e.ObjectNew) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return mark(e.Object) },
+		GenericFunc: func(e event.GenericEvent) bool { return mark(e.Object) },
+	}
+}
+
+// selfRequest maps a profile to itself.
+func selfRequest(_ context.Context, obj client.Object) []reconcile.Request {
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: obj.GetName()}}}
 }
 
 // policyOwner maps a policy labelled as Tierguard's to the profile on its
-// label and to the profile that governs its namespace.
+// label and to the profile that governs its namespace. A governed
+// namespace's own managed policy, changed or deleted, is repaired by a
+// delta pass; anything else needs a full one.
 func (r *ProfileReconciler) policyOwner(ctx context.Context, obj client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
-	if p := obj.GetLabels()[render.ProfileLabel]; p != "" {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: p}})
-	}
+	labelled := obj.GetLabels()[render.ProfileLabel]
+	governing := ""
 	ns := namespaceMetadata()
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: obj.GetNamespace()}, ns, client.UnsafeDisableDeepCopy); err == nil {
-		if p := ns.Labels[render.ProfileLabel]; p != "" && p != obj.GetLabels()[render.ProfileLabel] {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: p}})
+		governing = ns.Labels[render.ProfileLabel]
+	}
+	own := labelled != "" && labelled == governing && obj.GetName() == render.PolicyName &&
+		obj.GetLabels()[render.ManagedByLabel] == render.ManagedByValue
+	for _, p := range []string{labelled, governing} {
+		if p == "" || (len(reqs) > 0 && reqs[0].Name == p) {
+			continue
 		}
+		if own {
+			r.dirty.namespace(p, obj.GetNamespace())
+		} else {
+			r.dirty.full(p)
+		}
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: p}})
 	}
 	return reqs
 }

@@ -54,6 +54,13 @@ var (
 		Help: "Namespaces that joined, left, moved between or were retained after leaving a profile's tiers.",
 	}, []string{"profile", "action"})
 
+	// Passes counts passes by kind: full (every namespace planned and
+	// compared) or delta (only the namespaces events touched).
+	Passes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tierguard_passes_total",
+		Help: "Passes over a profile, by kind: full (every namespace planned and compared) or delta (only the namespaces a drift event touched).",
+	}, []string{"kind"})
+
 	// ApplyErrors counts failed writes.
 	ApplyErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tierguard_apply_errors_total",
@@ -81,7 +88,7 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(GovernedNamespaces, DriftRepairs, Conflicts, IsolationLeaks, MembershipChanges, ApplyErrors, ProfileCondition, MemoryLookups, CanaryRounds, CanaryLastVerified)
+	crmetrics.Registry.MustRegister(GovernedNamespaces, DriftRepairs, Conflicts, IsolationLeaks, MembershipChanges, ApplyErrors, ProfileCondition, MemoryLookups, CanaryRounds, CanaryLastVerified, Passes)
 }
 
 // Forget removes the series of a deleted profile.
