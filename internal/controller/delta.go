@@ -219,14 +219,23 @@ func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.Seg
 	}
 	state.versions = state.observed.NamespaceVersions
 	dirty := &render.Plan{Profile: b.plan.Profile, ProfileUID: b.plan.ProfileUID, TierLabelKey: b.plan.TierLabelKey}
+	var joined []render.GovernedNamespace
 	for _, name := range names {
 		ns := namespaceMetadata()
 		if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, ns, client.UnsafeDisableDeepCopy); err != nil {
 			return o, false, nil // gone, or unreadable: the full pass says which
 		}
-		g, same, err := samePlan(state.input, b.plan, ns)
-		if err != nil || !same {
-			return o, false, nil
+		var g *render.GovernedNamespace
+		if b.plan.Lookup(name) != nil {
+			var same bool
+			if g, same, err = samePlan(state.input, b.plan, ns); err != nil || !same {
+				return o, false, nil
+			}
+		} else {
+			if g, err = joins(state.input, b, ns); err != nil || g == nil {
+				return o, false, nil
+			}
+			joined = append(joined, *g)
 		}
 		state.input.Namespaces = append(state.input.Namespaces, render.Namespace{Name: ns.Name, Labels: ns.Labels})
 		state.observed.NamespaceLabels[name] = ns.Labels
@@ -241,20 +250,36 @@ func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.Seg
 		}
 		dirty.Governed = append(dirty.Governed, *g)
 	}
+	plan := b.plan
+	if len(joined) > 0 {
+		// A namespace that joins may hold policies of its own: the foreign
+		// store starts keeping them, and any there is makes a full pass
+		// (the leak analysis must see it).
+		plan = b.plan.WithGoverned(joined...)
+		governed := make([]string, len(plan.Governed))
+		for i := range plan.Governed {
+			governed[i] = plan.Governed[i].Name
+		}
+		foreign, err := r.foreign.Govern(ctx, profile.Name, governed)
+		if err != nil || len(foreign) > 0 {
+			return o, false, nil
+		}
+		slices.SortFunc(dirty.Governed, func(a, b render.GovernedNamespace) int { return strings.Compare(a.Name, b.Name) })
+	}
 	mem.SeenPolicies(profile.Name, state.observed.Policies)
 	state.observed.Seen = mem.Seen
 	state.observed.PolicyMatches = mem.PolicyMatches
 	state.observed.LabelsEnforced = mem.LabelsEnforced
 
-	o = outcome{generation: profile.Generation, plan: b.plan, now: metav1.NewTime(time.Now()),
+	o = outcome{generation: profile.Generation, plan: plan, now: metav1.NewTime(time.Now()),
 		ownedByProfile: b.ownedByProfile, managedClusterPolicies: b.managedClusterPolicies}
 	pass := passActions{namespaces: diff.Compute(dirty, state.observed)}
-	if pass.namespaces, o.refused, err = r.admitPlan(ctx, mem, b.plan, pass.namespaces); err != nil {
+	if pass.namespaces, o.refused, err = r.admitPlan(ctx, mem, plan, pass.namespaces); err != nil {
 		return o, true, failure(segv1.ReasonApplyFailed, err)
 	}
-	o.actions, o.writes = r.writePhases(ctx, mem, &state, b.plan, pass, true, o.now)
-	o.managedPolicies = managedAfter(b.plan, o)
-	o.membership = membershipChanges(profile, b.plan, state.observed, o.actions, o.writes, nil, o.now)
+	o.actions, o.writes = r.writePhases(ctx, mem, &state, plan, pass, true, o.now)
+	o.managedPolicies = managedAfter(plan, o)
+	o.membership = membershipChanges(profile, plan, state.observed, o.actions, o.writes, nil, o.now)
 	r.attributeMembership(ctx, profile, o.membership)
 	rememberLabels(mem, dirty, o.actions, o.writes)
 	if o.writes.count(writeFailed) == 0 {
@@ -269,6 +294,18 @@ func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.Seg
 		}
 	}
 	r.report(profile, mem, o)
+	if len(joined) > 0 {
+		// Later delta passes build on the plan with the namespaces that
+		// joined; a pass that did not finish leaves none (a full pass
+		// follows).
+		next := *b
+		next.plan = plan
+		if o.writes.count(writeFailed)+o.writes.count(writeSkipped)+o.writes.count(writeStale) > 0 || len(o.refused) > 0 {
+			r.bases.put(profile.Name, nil)
+		} else {
+			r.bases.put(profile.Name, &next)
+		}
+	}
 	return o, true, nil
 }
 
@@ -289,6 +326,28 @@ func samePlan(in render.Input, basis *render.Plan, ns *metav1.PartialObjectMetad
 	mine := alone.Lookup(ns.Name)
 	same := mine != nil && mine.Tier == g.Tier && mine.Hash == g.Hash && len(alone.Conflicts) == 0
 	return g, same, nil
+}
+
+// joins plans a namespace the basis does not govern alone, from its
+// labels, and returns its plan when it simply joins a tier: governed, in
+// no conflict, and nothing in the cluster can punch a hole in the
+// isolation (the basis found no foreign policy and no other
+// ClusterNetworkPolicy), so its labels cannot open one. Nil: a full pass
+// is needed.
+func joins(in render.Input, b *basis, ns *metav1.PartialObjectMetadata) (*render.GovernedNamespace, error) {
+	if !b.isolation.unopposed || !ns.DeletionTimestamp.IsZero() || b.plan.IsHeld(ns.Name) || hasConflict(b.plan, ns.Name) {
+		return nil, nil
+	}
+	in.Namespaces = []render.Namespace{{Name: ns.Name, Labels: ns.Labels}}
+	alone, err := render.Compute(in)
+	if err != nil {
+		return nil, err
+	}
+	g := alone.Lookup(ns.Name)
+	if g == nil || len(alone.Governed) != 1 || len(alone.Conflicts)+len(alone.Held)+len(alone.Skipped)+len(alone.Retained)+len(alone.Shared) > 0 {
+		return nil, nil
+	}
+	return g, nil
 }
 
 // hasConflict reports whether the plan records a conflict of the namespace.

@@ -30,6 +30,10 @@ type isolationResult struct {
 	// listing is set while another pass lists the foreign policies of some
 	// of the governed namespaces: the pass is repeated shortly.
 	listing bool
+	// unopposed is set when no governed namespace holds a foreign policy
+	// and no other ClusterNetworkPolicy exists: nothing can punch a hole,
+	// whatever the namespaces' labels.
+	unopposed bool
 }
 
 // verifyIsolation finds holes once Tierguard's own policies are in place:
@@ -76,7 +80,7 @@ func analyzeIsolation(profile *segv1.SegmentationProfile, mem *memory.Profile, s
 	})
 	if len(foreign) == 0 && len(state.cnp.others) == 0 {
 		mem.RememberLeaks("", nil)
-		return isolationResult{known: true}
+		return isolationResult{known: true, unopposed: true}
 	}
 	key := leakKey(o.plan, state, foreign)
 	if found, ok := mem.Leaks(key); ok {

@@ -258,6 +258,29 @@ var _ = Describe("SegmentationProfile controller", func() {
 		Expect(passes("delta")()).To(BeNumerically(">", delta))
 		Expect(f.get(f.id).Status.Drift.Repairs).To(BeEquivalentTo(2))
 
+		By("creating a namespace that joins a tier while no other policy exists: a delta pass admits it")
+		delta = passes("delta")()
+		joiner := f.envNamespace("dev-new", "dev")
+		Eventually(tierOf(joiner), timeout, interval).Should(Equal("dev"))
+		Eventually(func() int32 { return f.get(f.id).Status.GovernedNamespaces }, timeout, interval).Should(BeEquivalentTo(3))
+		Expect(passes("delta")()).To(BeNumerically(">", delta))
+		Expect(f.get(f.id).Status.Membership.Recent).To(ContainElement(MatchFields(IgnoreExtras, Fields{
+			"Namespace": Equal(joiner), "To": Equal("dev"), "Action": Equal(segv1.MembershipJoined)})))
+		Expect(f.get(f.id).Status.Drift.Repairs).To(BeEquivalentTo(2), "joining is not drift")
+
+		By("with an application's own policy in a governed namespace, a new namespace makes a full pass (its labels may open a hole)")
+		app := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: dev, Name: "app"},
+			Spec: networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "payments"}}}}}}}}
+		Expect(k8s.Create(f.ctx, app)).To(Succeed())
+		Eventually(f.condition(f.id, segv1.ConditionIsolationVerified), timeout, interval).Should(Equal("True/NoLeaks"))
+		time.Sleep(time.Second)
+		full = passes("full")()
+		delta = passes("delta")()
+		f.envNamespace("dev-later", "dev")
+		Eventually(func() int32 { return f.get(f.id).Status.GovernedNamespaces }, timeout, interval).Should(BeEquivalentTo(4))
+		Expect(passes("full")()).To(BeNumerically(">", full))
+
 		By("adding a label Tierguard does not own: a full pass, since another policy's selector may read it")
 		full = passes("full")()
 		patchLabels(dev, map[string]any{"team": "payments"}, "kubectl-label")

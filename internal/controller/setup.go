@@ -128,21 +128,22 @@ func (r *ProfileReconciler) allProfiles(ctx context.Context, _ client.Object) []
 func (r *ProfileReconciler) namespaceEvents() handler.EventHandler {
 	return handler.Funcs{
 		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			r.namespaceEvent(ctx, nil, e.Object, q)
+			r.namespaceEvent(ctx, nil, e.Object, true, q)
 		},
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			r.namespaceEvent(ctx, e.ObjectOld, e.ObjectNew, q)
+			r.namespaceEvent(ctx, e.ObjectOld, e.ObjectNew, false, q)
 		},
 		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			r.namespaceEvent(ctx, e.Object, nil, q)
+			r.namespaceEvent(ctx, e.Object, nil, false, q)
 		},
 		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			r.namespaceEvent(ctx, nil, e.Object, q)
+			r.namespaceEvent(ctx, nil, e.Object, false, q)
 		},
 	}
 }
 
-func (r *ProfileReconciler) namespaceEvent(ctx context.Context, old, new client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+func (r *ProfileReconciler) namespaceEvent(ctx context.Context, old, new client.Object, created bool,
+	q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	profiles := &segv1.SegmentationProfileList{}
 	if err := r.Client.List(ctx, profiles, client.UnsafeDisableDeepCopy); err != nil {
 		return
@@ -155,10 +156,14 @@ func (r *ProfileReconciler) namespaceEvent(ctx context.Context, old, new client.
 		if !concerns(p, old) && !concerns(p, new) {
 			continue
 		}
-		if old != nil && new != nil && old.GetDeletionTimestamp().Equal(new.GetDeletionTimestamp()) &&
-			ownedOnly(old.GetLabels(), new.GetLabels(), r.bases.ownedKeys(p.Name, new.GetName())) {
+		switch {
+		case old != nil && new != nil && old.GetDeletionTimestamp().Equal(new.GetDeletionTimestamp()) &&
+			ownedOnly(old.GetLabels(), new.GetLabels(), r.bases.ownedKeys(p.Name, new.GetName())):
 			r.dirty.namespace(p.Name, new.GetName())
-		} else {
+		case created:
+			// A new namespace may simply join a tier (delta.go's joins).
+			r.dirty.namespace(p.Name, new.GetName())
+		default:
 			r.dirty.full(p.Name)
 		}
 		q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: p.Name}})

@@ -164,6 +164,22 @@ func (p *Plan) Lookup(namespace string) *GovernedNamespace {
 	return &p.Governed[i]
 }
 
+// WithGoverned returns a copy of the plan that also governs the namespaces
+// of gs, which it did not (the plan is not changed; the copy shares its
+// other lists).
+func (p *Plan) WithGoverned(gs ...GovernedNamespace) *Plan {
+	out := *p
+	out.index = nil
+	out.Governed = slices.Clone(p.Governed)
+	for _, g := range gs {
+		i, _ := slices.BinarySearchFunc(out.Governed, g.Name, func(e GovernedNamespace, name string) int {
+			return strings.Compare(e.Name, name)
+		})
+		out.Governed = slices.Insert(out.Governed, i, g)
+	}
+	return &out
+}
+
 // IsHeld reports whether a namespace's state is kept as it is.
 func (p *Plan) IsHeld(namespace string) bool {
 	_, ok := slices.BinarySearch(p.Held, namespace)
