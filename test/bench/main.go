@@ -53,6 +53,8 @@ type options struct {
 	managerFlags        []string
 	managerEnv          []string
 	keep                bool
+	// scenarios are the user scenarios' flags (scenarios.go).
+	scenarios scenarioOptions
 }
 
 // productionFlags describes the flags the manager runs with.
@@ -117,7 +119,11 @@ func parseFlags() (options, error) {
 	flag.StringVar(&managerEnv, "manager-env", "", "Extra environment of the manager, space-separated KEY=VALUE, to evaluate a tuning (e.g. GOGC=50).")
 	flag.StringVar(&managerExtra, "manager-flags", "", "Extra manager flags, space-separated, to evaluate a tuning (e.g. --kube-api-qps=1000); the defaults are production's.")
 	flag.BoolVar(&o.keep, "keep", false, "Keep the planes' data and logs.")
+	o.scenarios.register()
 	flag.Parse()
+	if err := o.scenarios.parse(); err != nil {
+		return o, err
+	}
 	o.managerFlags = strings.Fields(managerExtra)
 	o.managerEnv = strings.Fields(managerEnv)
 	var err error
@@ -225,6 +231,9 @@ func run(ctx context.Context, o options) error {
 		if res.Enforcement, err = b.compareEnforcement(ctx, o.cnpAt); err != nil {
 			return fmt.Errorf("enforcement comparison: %w", err)
 		}
+	}
+	if res.Scenarios, err = b.runScenarios(ctx); err != nil {
+		return err
 	}
 	res.Versions["kubernetes"] = b.k8sVersion
 	res.Scaling = scaling(res.Scales)

@@ -33,6 +33,7 @@ func markdown(r *Results) string {
 			profilesSection(&b, s)
 		}
 	}
+	scenariosSection(&b, r)
 	methodSection(&b, r)
 	return b.String()
 }

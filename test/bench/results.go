@@ -29,6 +29,9 @@ type Results struct {
 	Scaling *Scaling `json:"scaling,omitempty"`
 	// Enforcement compares the cost of the enforcement modes at one scale.
 	Enforcement *EnforcementComparison `json:"enforcement,omitempty"`
+	// Scenarios are what users do to a converged cluster: profile edits,
+	// applications' own policies, many profiles.
+	Scenarios *Scenarios `json:"scenarios,omitempty"`
 	// Targets are the issue's targets next to the figures (not asserted).
 	Targets []Target `json:"targets"`
 }
