@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // scenarioOptions are the flags of the user scenarios: profile edits,
@@ -21,7 +22,7 @@ type scenarioOptions struct {
 
 // register declares the flags; parse reads them after flag.Parse.
 func (s *scenarioOptions) register() {
-	flag.StringVar(&s.editsAtFlag, "edits-at", "1000,5000,20000", "Scales of the profile edits (Audit to Enforce, a flow, a tier rename, namespaceLabels, ClusterNetworkPolicy), each on a fresh plane against the raw client's same writes (0: none).")
+	flag.StringVar(&s.editsAtFlag, "edits-at", "1000,5000", "Scales of the profile edits (Audit to Enforce, a flow, a tier rename, namespaceLabels, ClusterNetworkPolicy), each on a fresh plane against the raw client's same writes (0: none; 20000 adds about 7 minutes).")
 	flag.StringVar(&s.appPoliciesAtFlag, "app-policies-at", "1000,5000", "Scales of the run with 1-3 application NetworkPolicies per governed namespace, against the same run without (0: none).")
 	flag.StringVar(&s.manyProfilesFlag, "many-profiles", "20x1000", "PxN: P profiles of N namespaces each under one manager, against one profile of N (0: none).")
 }
@@ -96,4 +97,46 @@ func (b *bench) runScenarios(ctx context.Context) (*Scenarios, error) {
 		out.ManyProfiles = m
 	}
 	return out, nil
+}
+
+// Costs of the scenarios beside estimate.go's, per object written (the
+// manager's edits, the raw replay, the plane's reset) and per settle.
+const (
+	estimateEditObject     = 1500 * time.Microsecond
+	estimateRawObject      = 1300 * time.Microsecond
+	estimateResetObject    = 700 * time.Microsecond
+	estimateAppPolicy      = 500 * time.Microsecond
+	estimateScenarioSettle = settleQuiet + time.Second
+)
+
+// editObjectsPerNamespace is how many objects the edits change per
+// governed namespace, in thirds: Audit to Enforce 6, a flow into prod 1,
+// the rename 3, namespaceLabels 2, ClusterNetworkPolicy 4; the reset 7.
+const (
+	editThirds  = 16
+	resetThirds = 7
+)
+
+// estimateScenarios predicts what the scenarios add to a run.
+func estimateScenarios(o options) time.Duration {
+	s := o.scenarios
+	populate := func(n int) time.Duration { return estimatePlane + time.Duration(n+o.unrelated)*estimatePopulate }
+	var total time.Duration
+	for _, n := range s.editsAt {
+		thirds := time.Duration(n) / 3
+		total += populate(n) + estimateManager + time.Duration(len(profileEdits)+1)*estimateScenarioSettle +
+			thirds*editThirds*(estimateEditObject+estimateRawObject) + thirds*resetThirds*estimateResetObject
+	}
+	for _, n := range s.appPoliciesAt {
+		run := populate(n) + estimateManager + time.Duration(n)*estimateCold + 2*estimateScenarioSettle
+		total += 2*run + time.Duration(2*n)*estimateAppPolicy
+	}
+	if s.profiles > 0 {
+		for _, p := range []int{s.profiles, 1} {
+			n := p * s.perProfile
+			total += populate(n) + estimateManager + time.Duration(n)*estimateCold + estimateScenarioSettle +
+				time.Duration(o.tamperings)*(o.gap+estimateIncident)
+		}
+	}
+	return total
 }
