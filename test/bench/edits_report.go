@@ -138,6 +138,16 @@ func manyProfilesSection(b *strings.Builder, c *ManyProfilesComparison, scales [
 				d.All.P50, d.All.P99, d.All.Max, d.Passes.Count, d.Passes.Count/float64(max(d.All.Count, 1)), d.Passes.MeanMs)
 		}
 	}
+	w("\nDrift repair by kind (ms), p50 / p99 / max:")
+	for _, r := range []ManyProfilesRun{c.Many, c.One} {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(r.DriftByKind)) {
+			l := r.DriftByKind[k]
+			parts = append(parts, fmt.Sprintf("%s (%d) %.0f / %.0f / %.0f", k, l.Count, l.P50, l.P99, l.Max))
+		}
+		w(" %d x %s: %s.", r.Profiles, thousands(r.NamespacesPerProfile), strings.Join(parts, ", "))
+	}
+	w("\n")
 	if c.One.Drift.P50 > 0 && c.One.DriftPasses.MeanMs > 0 {
 		w("\n%d x N over 1 x N: drift repair p50 %.2fx, p99 %.2fx, mean reconcile %.2fx; Ready %.2fx for %dx the namespaces.\n",
 			c.Many.Profiles, c.Many.Drift.P50/c.One.Drift.P50, c.Many.Drift.P99/c.One.Drift.P99,

@@ -43,6 +43,10 @@ type ManyProfilesRun struct {
 	Drift       Latencies `json:"drift"`
 	DriftPasses Passes    `json:"driftPasses"`
 	DriftWrites Writes    `json:"driftWrites"`
+	// DriftByKind summarizes each kind of tampering: a namespace's label
+	// change reaches every profile (the controller maps namespace events
+	// to all profiles), a policy's only its owner.
+	DriftByKind map[string]Latencies `json:"driftByKind"`
 }
 
 // compareManyProfiles runs P x N, then 1 x N.
@@ -201,6 +205,7 @@ func (r *managedRun) spreadDrift(ctx context.Context, plans []*render.Plan, out 
 		return err
 	}
 	var all []time.Duration
+	byKind := map[string][]time.Duration{}
 	for i := range r.b.opts.tamperings {
 		r.plan = plans[i%len(plans)]
 		g := &r.plan.Governed[rng.IntN(len(r.plan.Governed))]
@@ -210,6 +215,7 @@ func (r *managedRun) spreadDrift(ctx context.Context, plans []*render.Plan, out 
 			return fmt.Errorf("tampering %d (%s in %s): %w", i, kind, g.Name, err)
 		}
 		all = append(all, d)
+		byKind[kind] = append(byKind[kind], d)
 		if err := pause(ctx, r.b.opts.gap); err != nil {
 			return err
 		}
@@ -217,7 +223,10 @@ func (r *managedRun) spreadDrift(ctx context.Context, plans []*render.Plan, out 
 	if _, err := r.m.settle(ctx, -1, settleQuiet, r.b.opts.timeout); err != nil {
 		return err
 	}
-	out.Drift = latenciesOf(all)
+	out.Drift, out.DriftByKind = latenciesOf(all), map[string]Latencies{}
+	for kind, ds := range byKind {
+		out.DriftByKind[kind] = latenciesOf(ds)
+	}
 	if out.DriftPasses, err = meter.done(ctx); err != nil {
 		return err
 	}
