@@ -60,7 +60,15 @@ type AppPolicyRun struct {
 	Reconciles Histogram `json:"reconciles"`
 	// Memory is the manager's memory at the end.
 	Memory Memory `json:"memory"`
+	// ForcedPassCPUTopCum is `go tool pprof -top -cum` of the manager's
+	// CPU over the forced pass (forcedPassProfile seconds from just before
+	// the annotation).
+	ForcedPassCPUTopCum []string `json:"forcedPassCpuTopCum,omitempty"`
 }
+
+// forcedPassProfile is the length of the forced pass's CPU profile: the
+// pass and its settling.
+const forcedPassProfile = 4
 
 // Histogram is a Prometheus histogram: cumulative counts by upper bound.
 type Histogram struct {
@@ -168,8 +176,21 @@ func (r *managedRun) appPolicies(ctx context.Context, with bool) (AppPolicyRun, 
 		}
 		out.LeakCount = int(p.Status.Isolation.LeakCount)
 	}
+	profile := filepath.Join(b.profileDir, fmt.Sprintf("cpu-forced-pass-%d-%v.pb.gz", len(r.l.Governed), with))
+	cpuDone := startCPUProfile(ctx, r.m, forcedPassProfile, profile)
+	// The profile starts when the manager receives the request.
+	if err := pause(ctx, 300*time.Millisecond); err != nil {
+		return out, err
+	}
 	if out.ForcedPassSeconds, out.ForcedPasses, out.ForcedWrites, err = r.annotatedPass(ctx); err != nil {
+		_ = cpuDone()
 		return out, fmt.Errorf("forced pass: %w", err)
+	}
+	if err := cpuDone(); err != nil {
+		return out, err
+	}
+	if out.ForcedPassCPUTopCum, err = pprofTop(ctx, profile, "-cum"); err != nil {
+		return out, err
 	}
 	if out.Reconciles, err = r.m.reconcileHistogram(ctx); err != nil {
 		return out, err

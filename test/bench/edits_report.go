@@ -115,6 +115,10 @@ func appPoliciesSection(b *strings.Builder, cs []*AppPolicyComparison) {
 			ratio(c.With.Memory.PeakRSSMiB, c.Without.Memory.PeakRSSMiB))
 	}
 	w("\n")
+	if last := cs[len(cs)-1]; len(last.With.ForcedPassCPUTopCum) > 0 {
+		w("CPU of the forced pass with %d application policies, N = %s, %d s from just before the annotation (`-top -cum`):\n\n```\n%s\n```\n\n",
+			last.With.AppPolicies, thousands(last.Namespaces), forcedPassProfile, strings.Join(last.With.ForcedPassCPUTopCum, "\n"))
+	}
 }
 
 func manyProfilesSection(b *strings.Builder, c *ManyProfilesComparison, scales []Scale) {
