@@ -228,7 +228,7 @@ func run(ctx context.Context, o options) error {
 	failed := true
 	defer func() { cleanup(failed) }()
 	b.logf("Load average at start: %s (%d CPUs)", res.LoadAverage["start"], res.Machine.CPUs)
-	estimated := estimateRun(o)
+	estimated := estimateRun(o) + estimateScenarios(o)
 	res.EstimatedSeconds = seconds(estimated)
 	b.logf("Estimated run time: %s (on an idle 2-core machine; see estimate.go)", estimated.Round(time.Minute))
 
