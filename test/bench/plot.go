@@ -50,6 +50,7 @@ func writePlot(r *Results, dir string) error {
 	memory.Add(target)
 	memory.Legend.Add(fmt.Sprintf("RSS target at %s", thousands(targetRSSAt)), target)
 	memory.Y.Min, memory.Y.Max = 0, math.Max(memory.Y.Max*1.1, targetRSSMiB*1.2)
+	memory.Y.Tick.Marker = plot.TickerFunc(linearTicks)
 
 	const width, height = 26 * vg.Centimeter, 10 * vg.Centimeter
 	img := vgsvg.New(width, height)
@@ -119,6 +120,26 @@ func logTicks(lo, hi float64) []plot.Tick {
 				ticks = append(ticks, plot.Tick{Value: v, Label: fmt.Sprintf("%g", v)})
 			}
 		}
+	}
+	return ticks
+}
+
+// linearTicks labels about five round values (1, 2 or 5 times a power of
+// ten apart) in [lo, hi].
+func linearTicks(lo, hi float64) []plot.Tick {
+	if hi <= lo {
+		return nil
+	}
+	step := math.Pow(10, math.Floor(math.Log10((hi-lo)/5)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if (hi-lo)/(step*m) <= 6 {
+			step *= m
+			break
+		}
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: fmt.Sprintf("%g", v)})
 	}
 	return ticks
 }
