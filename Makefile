@@ -129,7 +129,7 @@ envtest-assets: ## Build etcd, kube-apiserver, kube-controller-manager and kubec
 	ENVTEST_ASSETS_DIR="$(ENVTEST_ASSETS_DIR)" K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest/build.sh
 
 .PHONY: bench
-bench: envtest-assets ## Measure the manager against the physical limit of fresh local control planes (about 13 min on 2 cores; not part of test); writes test/bench/results/latest.{json,md}. BENCH_ARGS: see go run ./test/bench -h.
+bench: envtest-assets ## Measure the manager against the physical limit of fresh local control planes (about 30 min on 2 cores; not part of test); writes test/bench/results/latest.{json,md} and scaling.svg. BENCH_ARGS: see go run ./test/bench -h.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" $(GO) run ./test/bench $(BENCH_ARGS)
 
 ##@ Build

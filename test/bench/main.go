@@ -31,7 +31,7 @@ type options struct {
 	fullAt              []int
 	unrelated           int
 	rawRuns             int
-	rawApplyRuns        int
+	rawConcurrency      []int
 	coldRuns            map[int]int
 	concurrency         int
 	idle                time.Duration
@@ -53,6 +53,9 @@ type options struct {
 	managerFlags        []string
 	managerEnv          []string
 	keep                bool
+	plotOnly            bool
+	// scenarios are the user scenarios' flags (scenarios.go).
+	scenarios scenarioOptions
 }
 
 // productionFlags describes the flags the manager runs with.
@@ -82,7 +85,11 @@ func main() {
 	ctrllog.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, opts); err != nil {
+	do := run
+	if opts.plotOnly {
+		do = func(context.Context, options) error { return replot(opts.out) }
+	}
+	if err := do(ctx, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -90,15 +97,15 @@ func main() {
 
 func parseFlags() (options, error) {
 	var o options
-	var scales, fullAt, coldRuns, managerExtra, managerEnv string
-	flag.StringVar(&scales, "namespaces", "1000,5000", "Numbers of governed namespaces, comma-separated.")
-	flag.StringVar(&fullAt, "full-at", "1000,5000", "Scales that also measure steady state, drift and new namespaces.")
+	var scales, fullAt, coldRuns, rawConcurrency, managerExtra, managerEnv string
+	flag.StringVar(&scales, "namespaces", "1000,5000,20000", "Numbers of governed namespaces, comma-separated.")
+	flag.StringVar(&fullAt, "full-at", "1000,5000,20000", "Scales that also measure steady state, drift and new namespaces.")
 	flag.IntVar(&o.unrelated, "unrelated", 300, "Unrelated namespaces beside the governed ones.")
-	flag.IntVar(&o.rawRuns, "raw-runs", 3, "Runs of the physical limit per scale, each on a fresh plane.")
-	flag.IntVar(&o.rawApplyRuns, "raw-apply-runs", 1, "Runs of the physical limit with the policy server-side applied (as Tierguard writes it) instead of created, per scale.")
-	flag.StringVar(&coldRuns, "cold-runs", "1000:3,5000:1", "Cold starts per scale (N:runs,... or one number for all), each on a fresh plane; the first is the full run.")
-	flag.IntVar(&o.concurrency, "concurrency", 16, "Writes in flight for the raw client (the manager's --apply-concurrency default).")
-	flag.DurationVar(&o.idle, "idle", 60*time.Second, "Idle window of the steady state.")
+	flag.StringVar(&rawConcurrency, "raw-concurrency", "16,32,64", "Writes in flight of the raw client, comma-separated: each is run with the policy created and with it server-side applied, and the fastest of each kind is T_raw.")
+	flag.IntVar(&o.rawRuns, "raw-runs", 1, "Runs of the physical limit per scale, concurrency and kind, each on a fresh plane.")
+	flag.StringVar(&coldRuns, "cold-runs", "1000:3,5000:1,20000:1", "Cold starts per scale (N:runs,... or one number for all), each on a fresh plane; the first is the full run.")
+	flag.IntVar(&o.concurrency, "concurrency", 16, "Writes in flight of the bench's own bursts, such as the forced pass's (the manager's --apply-concurrency default); the raw client's are -raw-concurrency.")
+	flag.DurationVar(&o.idle, "idle", 30*time.Second, "Idle window of the steady state (30 s holds about 15 lease renewals).")
 	flag.DurationVar(&o.resync, "resync", 10*time.Second, "--sync-period of the manager restarted to force an informer resync (the first comes after about twice that).")
 	flag.DurationVar(&o.gap, "gap", 200*time.Millisecond, "Pause after each repaired tampering and each enforced new namespace.")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "Bound of each wait.")
@@ -117,7 +124,12 @@ func parseFlags() (options, error) {
 	flag.StringVar(&managerEnv, "manager-env", "", "Extra environment of the manager, space-separated KEY=VALUE, to evaluate a tuning (e.g. GOGC=50).")
 	flag.StringVar(&managerExtra, "manager-flags", "", "Extra manager flags, space-separated, to evaluate a tuning (e.g. --kube-api-qps=1000); the defaults are production's.")
 	flag.BoolVar(&o.keep, "keep", false, "Keep the planes' data and logs.")
+	flag.BoolVar(&o.plotOnly, "plot-only", false, "Run nothing: draw "+plotFile+" again from latest.json in -out.")
+	o.scenarios.register()
 	flag.Parse()
+	if err := o.scenarios.parse(); err != nil {
+		return o, err
+	}
 	o.managerFlags = strings.Fields(managerExtra)
 	o.managerEnv = strings.Fields(managerEnv)
 	var err error
@@ -129,6 +141,9 @@ func parseFlags() (options, error) {
 	}
 	if o.coldRuns, err = parseRuns(coldRuns, o.scales); err != nil {
 		return o, fmt.Errorf("-cold-runs: %w", err)
+	}
+	if o.rawConcurrency, err = parseInts(rawConcurrency); err != nil || len(o.rawConcurrency) == 0 {
+		return o, fmt.Errorf("-raw-concurrency: %q is not a list of positive integers", rawConcurrency)
 	}
 	if o.rawRuns < 1 || o.cnpRuns < 1 || o.concurrency < 1 || o.unrelated < 2 {
 		return o, errors.New("-raw-runs, -cnp-runs and -concurrency must be positive, -unrelated at least 2")
@@ -198,7 +213,7 @@ func run(ctx context.Context, o options) error {
 		LoadAverage: map[string]string{"start": loadAverage()},
 		Versions:    map[string]string{"go": runtime.Version(), "tierguard": gitCommit()},
 		Settings: Settings{
-			Unrelated: o.unrelated, Concurrency: o.concurrency, RawRuns: o.rawRuns, RawApplyRuns: o.rawApplyRuns, ColdRuns: o.coldRuns,
+			Unrelated: o.unrelated, RawConcurrency: o.rawConcurrency, RawRuns: o.rawRuns, ColdRuns: o.coldRuns,
 			IdleSeconds: o.idle.Seconds(), ResyncSeconds: o.resync.Seconds(),
 			Tamperings: o.tamperings, NewNamespaces: o.newNamespaces, GapMs: float64(o.gap.Milliseconds()),
 			ExtraObjects:      o.extraObjects,
@@ -213,6 +228,9 @@ func run(ctx context.Context, o options) error {
 	failed := true
 	defer func() { cleanup(failed) }()
 	b.logf("Load average at start: %s (%d CPUs)", res.LoadAverage["start"], res.Machine.CPUs)
+	estimated := estimateRun(o) + estimateScenarios(o)
+	res.EstimatedSeconds = seconds(estimated)
+	b.logf("Estimated run time: %s (on an idle 2-core machine; see estimate.go)", estimated.Round(time.Minute))
 
 	for _, n := range o.scales {
 		s, err := b.scale(ctx, n)
@@ -226,8 +244,12 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("enforcement comparison: %w", err)
 		}
 	}
+	if res.Scenarios, err = b.runScenarios(ctx); err != nil {
+		return err
+	}
 	res.Versions["kubernetes"] = b.k8sVersion
 	res.Scaling = scaling(res.Scales)
+	res.MemoryTrend = memoryTrend(res.Scales)
 	res.LoadAverage["end"] = loadAverage()
 	res.RunSeconds = seconds(time.Since(began))
 	res.evaluateTargets()
@@ -236,7 +258,8 @@ func run(ctx context.Context, o options) error {
 	}
 	failed = false
 	fmt.Print(markdown(res))
-	b.logf("Results in %s/latest.{json,md}; ran %s; load average at end: %s", b.opts.out, time.Since(began).Round(time.Second), res.LoadAverage["end"])
+	b.logf("Results in %s/latest.{json,md} and %s; ran %s (estimated %s); load average at end: %s", b.opts.out, plotFile,
+		time.Since(began).Round(time.Second), estimated.Round(time.Minute), res.LoadAverage["end"])
 	return nil
 }
 
@@ -249,8 +272,8 @@ func newBench(ctx context.Context, o options) (*bench, func(failed bool), error)
 		return nil, nil, err
 	}
 	b := &bench{opts: o, configDir: filepath.Join(root, "config")}
-	if !filepath.IsAbs(o.out) {
-		b.opts.out = filepath.Join(root, o.out)
+	if b.opts.out, err = outDir(o.out); err != nil {
+		return nil, nil, err
 	}
 	b.workDir = o.workDir
 	if b.workDir == "" {
@@ -289,34 +312,37 @@ func newBench(ctx context.Context, o options) (*bench, func(failed bool), error)
 	return b, cleanup, nil
 }
 
-// scale measures one number of governed namespaces: the raw runs and the
-// cold starts alternate, so a change in the machine's load touches both.
+// outDir resolves the results directory against the repository's root.
+func outDir(out string) (string, error) {
+	if filepath.IsAbs(out) {
+		return out, nil
+	}
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, out), nil
+}
+
+// scale measures one number of governed namespaces: the raw runs (every
+// concurrency, the policy created then applied) and the cold starts
+// alternate, so a change in the machine's load touches both.
 func (b *bench) scale(ctx context.Context, n int) (Scale, error) {
 	o := b.opts
 	l := newLayout(n, o.unrelated)
 	s := Scale{Namespaces: n, Unrelated: o.unrelated}
 	full := slices.Contains(o.fullAt, n)
 	coldRuns := o.coldRuns[n]
-	for i := range max(o.rawRuns, coldRuns, o.rawApplyRuns) {
+	for i := range max(o.rawRuns, coldRuns) {
 		if i < o.rawRuns {
-			b.logf("N=%d: raw run %d of %d", n, i+1, o.rawRuns)
-			r, err := b.runRaw(ctx, l, i, false)
-			if err != nil {
-				return s, fmt.Errorf("raw run %d: %w", i+1, err)
+			if err := b.rawRound(ctx, l, i, &s); err != nil {
+				return s, err
 			}
-			s.Raw = append(s.Raw, r)
-		}
-		if i < o.rawApplyRuns {
-			b.logf("N=%d: raw run with the policy applied %d of %d", n, i+1, o.rawApplyRuns)
-			r, err := b.runRaw(ctx, l, i, true)
-			if err != nil {
-				return s, fmt.Errorf("raw apply run %d: %w", i+1, err)
-			}
-			s.RawApply = append(s.RawApply, r)
 		}
 		if i < coldRuns {
+			began := time.Now()
 			first := i == 0
-			what := measurements{full: first && full, profile: first && n == o.cpuProfileAt, extras: first && full && n == o.extrasAt}
+			what := measurements{full: first && full, profile: first && n == o.cpuProfileAt, extras: first && full && n == o.extrasAt && o.extraObjects > 0}
 			b.logf("N=%d: manager run %d of %d%s", n, i+1, coldRuns, map[bool]string{true: " (full)", false: " (cold start only)"}[what.full])
 			m, err := b.runManaged(ctx, l, i, what)
 			if err != nil {
@@ -327,27 +353,37 @@ func (b *bench) scale(ctx context.Context, n int) (Scale, error) {
 			if first {
 				s.Managed = &m
 			}
+			b.logf("  manager run took %s", time.Since(began).Round(time.Second))
 		}
 	}
-	var raw, cold []float64
-	for _, r := range s.Raw {
-		raw = append(raw, r.Seconds)
-	}
-	for _, c := range s.Cold {
-		cold = append(cold, c.Seconds)
-	}
-	var rawApply []float64
-	for _, r := range s.RawApply {
-		rawApply = append(rawApply, r.Seconds)
-	}
-	s.RawSeconds, s.ColdSeconds, s.RawApplySeconds = spreadOf(raw), spreadOf(cold), spreadOf(rawApply)
-	if s.RawSeconds.Median > 0 {
-		s.Ratio = round3(s.ColdSeconds.Median / s.RawSeconds.Median)
-	}
-	if s.RawApplySeconds.Median > 0 {
-		s.ApplyRatio = round3(s.ColdSeconds.Median / s.RawApplySeconds.Median)
-	}
+	s.summarize()
+	b.logf("N=%d: T_cold %.2fs; best T_raw applied %.2fs (%d in flight), created %.2fs (%d in flight); ratios %.2f, %.2f",
+		n, s.ColdSeconds.Median, s.BestRawApplied.Seconds.Median, s.BestRawApplied.Concurrency,
+		s.BestRawCreated.Seconds.Median, s.BestRawCreated.Concurrency, s.Ratio, s.CreatedRatio)
 	return s, nil
+}
+
+// rawRound runs the raw client once at every concurrency, with the policy
+// created and with it applied.
+func (b *bench) rawRound(ctx context.Context, l layout, run int, s *Scale) error {
+	n := len(l.Governed)
+	for _, c := range b.opts.rawConcurrency {
+		for _, apply := range []bool{false, true} {
+			began := time.Now()
+			b.logf("N=%d: raw run %d of %d, %d in flight, policy %s", n, run+1, b.opts.rawRuns, c, rawKind(apply))
+			r, err := b.runRaw(ctx, l, run, c, apply)
+			if err != nil {
+				return fmt.Errorf("raw run %d (%d in flight, policy %s): %w", run+1, c, rawKind(apply), err)
+			}
+			if apply {
+				s.RawApply = append(s.RawApply, r)
+			} else {
+				s.Raw = append(s.Raw, r)
+			}
+			b.logf("  raw run took %s", time.Since(began).Round(time.Second))
+		}
+	}
+	return nil
 }
 
 // scaling compares the per-namespace cold start cost of the largest scale

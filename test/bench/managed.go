@@ -91,9 +91,11 @@ func (b *bench) runManaged(ctx context.Context, l layout, run int, what measurem
 func (r *managedRun) run(ctx context.Context, what measurements) (Managed, error) {
 	var out Managed
 	r.b.noteVersion(r.p)
+	began := time.Now()
 	if err := r.l.create(ctx, r.p.admin); err != nil {
 		return out, err
 	}
+	r.b.logf("  populated %d namespaces in %s", len(r.l.all()), time.Since(began).Round(time.Second))
 	_, kubeconfig, err := r.p.serviceAccount(ctx, harness.ServiceAccountName)
 	if err != nil {
 		return out, err

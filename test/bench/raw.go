@@ -26,6 +26,9 @@ const rawFieldManager = "bench-raw"
 
 // RawRun is one measurement of the physical limit.
 type RawRun struct {
+	// Concurrency is how many writes the client kept in flight (0 in
+	// results older than the sweep: 16).
+	Concurrency int `json:"concurrency,omitempty"`
 	// Seconds is T_raw: from the first write to the watch showing every
 	// namespace enforced, the criterion the cold start uses.
 	Seconds float64 `json:"seconds"`
@@ -43,24 +46,26 @@ type RawRun struct {
 // the manager sends: what the same writes cost when made as Tierguard makes
 // them (an apply keeps a field manager's ownership, so later applies can
 // remove what a plan no longer holds).
-func (b *bench) runRaw(ctx context.Context, l layout, run int, apply bool) (RawRun, error) {
-	dir := filepath.Join(b.workDir, fmt.Sprintf("raw-%d-%d-%v", len(l.Governed), run, apply))
+func (b *bench) runRaw(ctx context.Context, l layout, run, concurrency int, apply bool) (RawRun, error) {
+	dir := filepath.Join(b.workDir, fmt.Sprintf("raw-%d-%d-%d-%v", len(l.Governed), concurrency, run, apply))
 	p, err := startPlane(ctx, dir, b.configDir, nil)
 	if err != nil {
 		return RawRun{}, err
 	}
-	r, err := b.measureRaw(ctx, p, l, apply)
+	r, err := b.measureRaw(ctx, p, l, concurrency, apply)
 	if err != nil {
 		return r, p.stopWith(err)
 	}
 	return r, p.stop(b.opts.keep)
 }
 
-func (b *bench) measureRaw(ctx context.Context, p *plane, l layout, apply bool) (RawRun, error) {
+func (b *bench) measureRaw(ctx context.Context, p *plane, l layout, concurrency int, apply bool) (RawRun, error) {
 	b.noteVersion(p)
+	began := time.Now()
 	if err := l.create(ctx, p.admin); err != nil {
 		return RawRun{}, err
 	}
+	b.logf("  populated %d namespaces in %s", len(l.all()), time.Since(began).Round(time.Second))
 	cfg, _, err := p.serviceAccount(ctx, rawServiceAccount)
 	if err != nil {
 		return RawRun{}, err
@@ -89,7 +94,7 @@ func (b *bench) measureRaw(ctx context.Context, p *plane, l layout, apply bool) 
 	wait := obs.expectEnforced(plan)
 
 	start := time.Now()
-	err = parallel(ctx, len(plan.Governed), b.opts.concurrency, func(ctx context.Context, i int) error {
+	err = parallel(ctx, len(plan.Governed), concurrency, func(ctx context.Context, i int) error {
 		return rawWrites(ctx, raw, &plan.Governed[i], apply)
 	})
 	returned := time.Now()
@@ -105,8 +110,8 @@ func (b *bench) measureRaw(ctx context.Context, p *plane, l layout, apply bool) 
 	if err != nil {
 		return RawRun{}, err
 	}
-	r := RawRun{Seconds: seconds(last.Sub(start)), WritesReturnedSeconds: seconds(returned.Sub(start)), Writes: writes}
-	b.logf("  T_raw (policy %s) = %.3fs (writes returned after %.3fs), %d writes", map[bool]string{false: "created", true: "applied"}[apply], r.Seconds, r.WritesReturnedSeconds, writes.StateTotal)
+	r := RawRun{Concurrency: concurrency, Seconds: seconds(last.Sub(start)), WritesReturnedSeconds: seconds(returned.Sub(start)), Writes: writes}
+	b.logf("  T_raw (policy %s, %d in flight) = %.3fs (writes returned after %.3fs), %d writes", rawKind(apply), concurrency, r.Seconds, r.WritesReturnedSeconds, writes.StateTotal)
 	return r, nil
 }
 

@@ -11,8 +11,10 @@ import (
 type Results struct {
 	// Date is when the run began (RFC 3339, UTC).
 	Date string `json:"date"`
-	// RunSeconds is how long the whole run took.
-	RunSeconds float64 `json:"runSeconds"`
+	// RunSeconds is how long the whole run took; EstimatedSeconds what the
+	// bench predicted at its start.
+	RunSeconds       float64 `json:"runSeconds"`
+	EstimatedSeconds float64 `json:"estimatedSeconds,omitempty"`
 	// Machine is where it ran; LoadAverage the load (1, 5, 15 min) at its
 	// start and end, since other work on the machine moves every figure.
 	Machine     Machine           `json:"machine"`
@@ -27,8 +29,14 @@ type Results struct {
 	// Scaling compares the per-namespace cold start cost of the largest
 	// scale with the smallest's.
 	Scaling *Scaling `json:"scaling,omitempty"`
+	// MemoryTrend says whether the memory per governed namespace is flat
+	// or falling with N.
+	MemoryTrend *MemoryTrend `json:"memoryTrend,omitempty"`
 	// Enforcement compares the cost of the enforcement modes at one scale.
 	Enforcement *EnforcementComparison `json:"enforcement,omitempty"`
+	// Scenarios are what users do to a converged cluster: profile edits,
+	// applications' own policies, many profiles.
+	Scenarios *Scenarios `json:"scenarios,omitempty"`
 	// Targets are the issue's targets next to the figures (not asserted).
 	Targets []Target `json:"targets"`
 }
@@ -36,9 +44,8 @@ type Results struct {
 // Settings are the options a run used.
 type Settings struct {
 	Unrelated           int         `json:"unrelatedNamespaces"`
-	Concurrency         int         `json:"rawConcurrency"`
-	RawRuns             int         `json:"rawRuns"`
-	RawApplyRuns        int         `json:"rawApplyRuns"`
+	RawConcurrency      []int       `json:"rawConcurrencies"`
+	RawRuns             int         `json:"rawRunsPerConcurrency"`
 	ColdRuns            map[int]int `json:"coldRuns"`
 	IdleSeconds         float64     `json:"idleSeconds"`
 	ResyncSeconds       float64     `json:"resyncPeriodSeconds"`
@@ -56,25 +63,32 @@ type Scale struct {
 	// Namespaces is N, the governed namespaces; Unrelated the others.
 	Namespaces int `json:"namespaces"`
 	Unrelated  int `json:"unrelated"`
-	// Raw are the runs of the physical limit; RawSeconds their spread.
-	Raw        []RawRun `json:"raw"`
-	RawSeconds Spread   `json:"rawSeconds"`
+	// Raw are the runs of the physical limit with the policy created, at
+	// each concurrency; RawCreated their spread per concurrency and
+	// BestRawCreated the fastest concurrency's.
+	Raw            []RawRun   `json:"raw"`
+	RawCreated     []RawPoint `json:"rawCreated"`
+	BestRawCreated RawPoint   `json:"bestRawCreated"`
+	// RawApply are the runs with the policy server-side applied (as
+	// Tierguard writes it); RawApplied and BestRawApplied likewise.
+	RawApply       []RawRun   `json:"rawApply,omitempty"`
+	RawApplied     []RawPoint `json:"rawApplied"`
+	BestRawApplied RawPoint   `json:"bestRawApplied"`
 	// Cold are the cold starts (the first is the full run's); ColdSeconds
 	// their spread.
 	Cold        []ColdStart `json:"cold"`
 	ColdSeconds Spread      `json:"coldSeconds"`
-	// Ratio is T_cold / T_raw, medians.
-	Ratio float64 `json:"coldToRawRatio"`
-	// RawApply are runs of the physical limit with the policy server-side
-	// applied rather than created; ApplyRatio is T_cold over their median.
-	RawApply        []RawRun `json:"rawApply,omitempty"`
-	RawApplySeconds Spread   `json:"rawApplySeconds"`
-	ApplyRatio      float64  `json:"coldToRawApplyRatio,omitempty"`
+	// Ratio is T_cold / best T_raw applied, medians: the target's ratio.
+	Ratio float64 `json:"coldToBestRawAppliedRatio"`
+	// CreatedRatio is T_cold / best T_raw created, medians.
+	CreatedRatio float64 `json:"coldToBestRawCreatedRatio"`
 	// Managed is the full run with the manager (steady state, drift, new
 	// namespaces, memory) when this scale had one.
 	Managed *Managed `json:"managed,omitempty"`
-	// Memory is the memory after the cold start of each run.
-	Memory []Memory `json:"memory"`
+	// Memory is the memory after the cold start of each run; PerNamespace
+	// its medians divided by N.
+	Memory       []Memory            `json:"memory"`
+	PerNamespace *MemoryPerNamespace `json:"memoryPerNamespace,omitempty"`
 }
 
 // Scaling compares per-namespace cold start costs.
@@ -97,7 +111,7 @@ type Target struct {
 	Met    bool   `json:"met"`
 }
 
-// save writes the results as JSON and Markdown into dir.
+// save writes the results as JSON, Markdown and the scaling plot into dir.
 func (r *Results) save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save results: %w", err)
@@ -112,5 +126,5 @@ func (r *Results) save(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "latest.md"), []byte(markdown(r)), 0o644); err != nil {
 		return fmt.Errorf("save results: %w", err)
 	}
-	return nil
+	return writePlot(r, dir)
 }

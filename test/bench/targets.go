@@ -2,15 +2,16 @@ package main
 
 import "fmt"
 
-// The targets.
+// The issues' targets. targetRatio bounds T_cold / best T_raw applied, and
+// the latency targets hold, at every N.
 const (
-	targetRatio         = 1.25
+	targetRatio         = 1.10
 	targetDriftP50Ms    = 80
-	targetDriftP99Ms    = 500
+	targetDriftP99Ms    = 100
 	targetNewNSP50Ms    = 90
-	targetNewNSP99Ms    = 500
+	targetNewNSP99Ms    = 100
 	targetRSSMiB        = 64
-	targetRSSAt         = 5000
+	targetRSSAt         = 20000
 	targetHeapPer10kMiB = 1.0
 	targetSteadyWrites  = 0
 )
@@ -23,7 +24,7 @@ func (r *Results) evaluateTargets() {
 	}
 	for _, s := range r.Scales {
 		if s.Ratio > 0 {
-			add("T_cold / T_raw", s.Namespaces, fmt.Sprintf("<= %.2f", targetRatio), fmt.Sprintf("%.2f", s.Ratio), s.Ratio <= targetRatio)
+			add("T_cold / best T_raw applied", s.Namespaces, fmt.Sprintf("<= %.2f", targetRatio), fmt.Sprintf("%.2f", s.Ratio), s.Ratio <= targetRatio)
 		}
 		if s.Namespaces == targetRSSAt && len(s.Memory) > 0 {
 			rss := s.Memory[0].PeakRSSMiB
