@@ -119,7 +119,7 @@ func (b *bench) compareAppPolicies(ctx context.Context, n int) (*AppPolicyCompar
 func (b *bench) runAppPolicies(ctx context.Context, n int, with bool) (AppPolicyRun, error) {
 	l := newLayout(n, b.opts.unrelated)
 	dir := filepath.Join(b.workDir, fmt.Sprintf("apppolicies-%d-%v", n, with))
-	p, err := startPlane(ctx, dir, b.configDir, nil)
+	p, err := startPlane(ctx, dir, b.configDir)
 	if err != nil {
 		return AppPolicyRun{}, err
 	}

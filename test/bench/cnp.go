@@ -126,7 +126,7 @@ func (b *bench) compareEnforcement(ctx context.Context, n int) (*EnforcementComp
 // many governed namespaces are in a Namespace-isolated tier.
 func (b *bench) runEnforcement(ctx context.Context, l layout, mode segv1.Enforcement, run int) (EnforcementRun, int, error) {
 	dir := filepath.Join(b.workDir, fmt.Sprintf("enforcement-%d-%s-%d", len(l.Governed), strings.ToLower(string(mode)), run))
-	p, err := startPlane(ctx, dir, b.configDir, nil)
+	p, err := startPlane(ctx, dir, b.configDir)
 	if err != nil {
 		return EnforcementRun{}, 0, err
 	}
@@ -170,7 +170,7 @@ func (r *managedRun) enforcementColdStart(ctx context.Context, mode segv1.Enforc
 		return out, 0, err
 	}
 
-	if r.m, err = r.b.startManager(ctx, r.p, kubeconfig, "manager"); err != nil {
+	if r.m, err = r.b.startManager(ctx, r.p, kubeconfig); err != nil {
 		return out, 0, err
 	}
 	created := time.Now()

@@ -47,7 +47,7 @@ type ColdStart struct {
 // cluster is enforced; it returns the running manager and the plan.
 func (r *managedRun) coldStart(ctx context.Context) (*managerProc, *render.Plan, ColdStart, error) {
 	var c ColdStart
-	m, err := r.b.startManager(ctx, r.p, r.kubeconfig, "manager")
+	m, err := r.b.startManager(ctx, r.p, r.kubeconfig)
 	if err != nil {
 		return nil, nil, c, err
 	}

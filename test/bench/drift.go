@@ -147,7 +147,7 @@ func (r *managedRun) tamper(ctx context.Context, g *render.GovernedNamespace, ki
 // policyRepaired reports whether the namespace's policy is newer than rv
 // and as planned.
 func (r *managedRun) policyRepaired(g *render.GovernedNamespace, rv string) bool {
-	pol := r.obs.policy(g.Name, render.PolicyName)
+	pol := r.obs.policy(g.Name)
 	return pol != nil && newerThan(pol, rv) && r.obs.policyEnforced(g)
 }
 

@@ -77,7 +77,7 @@ func (b *bench) runEdits(ctx context.Context, n int) (*EditRun, error) {
 	began := time.Now()
 	l := newLayout(n, b.opts.unrelated)
 	dir := filepath.Join(b.workDir, fmt.Sprintf("edits-%d", n))
-	p, err := startPlane(ctx, dir, b.configDir, nil)
+	p, err := startPlane(ctx, dir, b.configDir)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func (r *managedRun) edits(ctx context.Context) (*EditRun, error) {
 
 	// The profile in Audit mode: the manager plans and reports, and writes
 	// no label and no policy.
-	if r.m, err = b.startManager(ctx, r.p, r.kubeconfig, "manager"); err != nil {
+	if r.m, err = b.startManager(ctx, r.p, r.kubeconfig); err != nil {
 		return nil, err
 	}
 	audit := b.profile.DeepCopy()

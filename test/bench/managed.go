@@ -60,7 +60,7 @@ type measurements struct {
 // runManaged measures the manager on a fresh plane.
 func (b *bench) runManaged(ctx context.Context, l layout, run int, what measurements) (Managed, error) {
 	dir := filepath.Join(b.workDir, fmt.Sprintf("manager-%d-%d", len(l.Governed), run))
-	p, err := startPlane(ctx, dir, b.configDir, nil)
+	p, err := startPlane(ctx, dir, b.configDir)
 	if err != nil {
 		return Managed{}, err
 	}

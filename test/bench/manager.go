@@ -27,7 +27,7 @@ type managerProc struct {
 // with its production flags (leader election on, --apply-concurrency and
 // the rest at their defaults) plus a loopback pprof endpoint and extra, and
 // waits until it serves its probes.
-func (b *bench) startManager(ctx context.Context, p *plane, kubeconfig, name string, extra ...string) (*managerProc, error) {
+func (b *bench) startManager(ctx context.Context, p *plane, kubeconfig string, extra ...string) (*managerProc, error) {
 	ports, err := harness.FreePorts(1)
 	if err != nil {
 		return nil, err
@@ -37,7 +37,7 @@ func (b *bench) startManager(ctx context.Context, p *plane, kubeconfig, name str
 	args = append(args, extra...)
 	started := time.Now()
 	m, err := harness.StartManager(harness.ManagerOptions{
-		Binary: b.managerBin, Kubeconfig: kubeconfig, Name: name,
+		Binary: b.managerBin, Kubeconfig: kubeconfig, Name: "manager",
 		LogDir: filepath.Join(p.dir, "logs"), LeaderElect: true, Args: args, Env: b.opts.managerEnv,
 	})
 	if err != nil {

@@ -155,9 +155,9 @@ func (o *observer) namespace(name string) *corev1.Namespace {
 	return obj.(*corev1.Namespace)
 }
 
-// policy returns the cached policy, or nil.
-func (o *observer) policy(namespace, name string) *networkingv1.NetworkPolicy {
-	obj, ok, err := o.policies.GetStore().GetByKey(namespace + "/" + name)
+// policy returns the cached managed policy of a namespace, or nil.
+func (o *observer) policy(namespace string) *networkingv1.NetworkPolicy {
+	obj, ok, err := o.policies.GetStore().GetByKey(namespace + "/" + render.PolicyName)
 	if err != nil || !ok {
 		return nil
 	}
@@ -186,7 +186,7 @@ func (o *observer) labelsEnforced(g *render.GovernedNamespace) bool {
 // policyEnforced reports whether the namespace's policy is as planned: its
 // labels, annotations and spec.
 func (o *observer) policyEnforced(g *render.GovernedNamespace) bool {
-	pol := o.policy(g.Name, render.PolicyName)
+	pol := o.policy(g.Name)
 	return pol != nil && hasLabels(pol.Labels, g.Policy.Labels) && hasLabels(pol.Annotations, g.Policy.Annotations) &&
 		equality.Semantic.DeepEqual(pol.Spec, g.Policy.Spec)
 }

@@ -31,7 +31,7 @@ type plane struct {
 // startPlane starts a control plane in dir with the audit policy, installs
 // the CRD and the manager's RBAC from configDir, and returns admin clients
 // without client-side rate limits (the bench must not be its own bottleneck).
-func startPlane(ctx context.Context, dir, configDir string, logf func(string, ...any)) (*plane, error) {
+func startPlane(ctx context.Context, dir, configDir string) (*plane, error) {
 	cp, err := controlplane.Start(ctx, controlplane.Options{
 		WorkDir: filepath.Join(dir, "plane"),
 		// stop removes dir, with the plane's data, unless its logs are
@@ -42,7 +42,6 @@ func startPlane(ctx context.Context, dir, configDir string, logf func(string, ..
 		// still be creating the default ServiceAccounts of thousands of new
 		// namespaces minutes later, in the middle of the measurements.
 		ControllerManagerArgs: []string{"--kube-api-qps=1000", "--kube-api-burst=1000"},
-		Logf:                  logf,
 	})
 	if err != nil {
 		return nil, err

@@ -216,12 +216,12 @@ func expectChanges(o *observer, cnps *cnpWatch, changes []objectChange) func(ctx
 			}
 		case changePolicy:
 			check = func() bool {
-				pol := o.policy(c.name, render.PolicyName)
+				pol := o.policy(c.name)
 				return pol != nil && hasLabels(pol.Labels, c.policy.Labels) && hasLabels(pol.Annotations, c.policy.Annotations) &&
 					equality.Semantic.DeepEqual(pol.Spec, c.policy.Spec)
 			}
 		case changePolicyDelete:
-			check = func() bool { return o.policy(c.name, render.PolicyName) == nil }
+			check = func() bool { return o.policy(c.name) == nil }
 		case changeCNP:
 			key = cnpKey(c.name)
 			check = func() bool {

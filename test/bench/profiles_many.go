@@ -74,7 +74,7 @@ func (b *bench) compareManyProfiles(ctx context.Context, profiles, n int) (*Many
 func (b *bench) runManyProfiles(ctx context.Context, profiles, n int) (ManyProfilesRun, error) {
 	l := manyProfilesLayout(profiles, n, b.opts.unrelated)
 	dir := filepath.Join(b.workDir, fmt.Sprintf("profiles-%dx%d", profiles, n))
-	p, err := startPlane(ctx, dir, b.configDir, nil)
+	p, err := startPlane(ctx, dir, b.configDir)
 	if err != nil {
 		return ManyProfilesRun{}, err
 	}
@@ -144,7 +144,7 @@ func (r *managedRun) manyProfiles(ctx context.Context, profiles, n int) (ManyPro
 		return out, err
 	}
 	namespaces := r.obsNamespaces()
-	if r.m, err = b.startManager(ctx, r.p, r.kubeconfig, "manager"); err != nil {
+	if r.m, err = b.startManager(ctx, r.p, r.kubeconfig); err != nil {
 		return out, err
 	}
 	created := time.Now()

@@ -48,7 +48,7 @@ type RawRun struct {
 // remove what a plan no longer holds).
 func (b *bench) runRaw(ctx context.Context, l layout, run, concurrency int, apply bool) (RawRun, error) {
 	dir := filepath.Join(b.workDir, fmt.Sprintf("raw-%d-%d-%d-%v", len(l.Governed), concurrency, run, apply))
-	p, err := startPlane(ctx, dir, b.configDir, nil)
+	p, err := startPlane(ctx, dir, b.configDir)
 	if err != nil {
 		return RawRun{}, err
 	}

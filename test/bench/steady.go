@@ -162,7 +162,7 @@ func (r *managedRun) restart(ctx context.Context, extra ...string) error {
 	if err := r.m.Stop(30 * time.Second); err != nil {
 		return err
 	}
-	m, err := r.b.startManager(ctx, r.p, r.kubeconfig, "manager", extra...)
+	m, err := r.b.startManager(ctx, r.p, r.kubeconfig, extra...)
 	if err != nil {
 		return err
 	}
