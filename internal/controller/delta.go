@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	segv1 "github.com/tierguard/tierguard/api/v1alpha1"
 	"github.com/tierguard/tierguard/internal/diff"
@@ -126,16 +127,18 @@ func keyOf(p *segv1.SegmentationProfile) profileKey {
 
 // othersKey identifies the other profiles as far as a plan depends on
 // them (their specs, ages and deletion).
+// The cache lists in no particular order: the key is built in name order.
 func othersKey(self string, profiles []segv1.SegmentationProfile) string {
-	var b strings.Builder
+	keys := make([]string, 0, len(profiles))
 	for i := range profiles {
 		p := &profiles[i]
 		if p.Name == self {
 			continue
 		}
-		fmt.Fprintf(&b, "%s/%s/%d/%d/%t;", p.Name, p.UID, p.Generation, p.CreationTimestamp.Unix(), !p.DeletionTimestamp.IsZero())
+		keys = append(keys, fmt.Sprintf("%s/%s/%d/%d/%t", p.Name, p.UID, p.Generation, p.CreationTimestamp.Unix(), !p.DeletionTimestamp.IsZero()))
 	}
-	return b.String()
+	slices.Sort(keys)
+	return strings.Join(keys, ";")
 }
 
 // bases keeps each profile's basis.
@@ -202,14 +205,14 @@ func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.Seg
 	names []string) (o outcome, ok bool, err error) {
 	b := r.bases.get(profile.Name)
 	if b == nil || !r.deltaEligible(profile) || b.profile != keyOf(profile) {
-		return o, false, nil
+		return o, false, notDelta(ctx, "no basis, or the profile changed since")
 	}
 	profiles := &segv1.SegmentationProfileList{}
 	if err := r.Client.List(ctx, profiles); err != nil {
-		return o, false, nil
+		return o, false, notDelta(ctx, "profiles unreadable")
 	}
 	if othersKey(profile.Name, profiles.Items) != b.others {
-		return o, false, nil
+		return o, false, notDelta(ctx, "another profile changed")
 	}
 	state := observation{
 		input: render.Input{Profile: profile, OperatorNamespace: r.OperatorNamespace, OtherProfiles: profiles.Items},
@@ -223,17 +226,17 @@ func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.Seg
 	for _, name := range names {
 		ns := namespaceMetadata()
 		if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, ns, client.UnsafeDisableDeepCopy); err != nil {
-			return o, false, nil // gone, or unreadable: the full pass says which
+			return o, false, notDelta(ctx, "namespace unreadable") // gone, or unreadable: the full pass says which
 		}
 		var g *render.GovernedNamespace
 		if b.plan.Lookup(name) != nil {
 			var same bool
 			if g, same, err = samePlan(state.input, b.plan, ns); err != nil || !same {
-				return o, false, nil
+				return o, false, notDelta(ctx, "the namespace's plan changed")
 			}
 		} else {
 			if g, err = joins(state.input, b, ns); err != nil || g == nil {
-				return o, false, nil
+				return o, false, notDelta(ctx, "the namespace does not simply join")
 			}
 			joined = append(joined, *g)
 		}
@@ -246,7 +249,7 @@ func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.Seg
 		case err == nil && render.IsManagedPolicy(pol):
 			state.observed.Policies[name] = pol
 		case err != nil && !apierrors.IsNotFound(err):
-			return o, false, nil
+			return o, false, notDelta(ctx, "policy unreadable")
 		}
 		dirty.Governed = append(dirty.Governed, *g)
 	}
@@ -262,7 +265,7 @@ func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.Seg
 		}
 		foreign, err := r.foreign.Govern(ctx, profile.Name, governed)
 		if err != nil || len(foreign) > 0 {
-			return o, false, nil
+			return o, false, notDelta(ctx, "a joining namespace holds policies")
 		}
 		slices.SortFunc(dirty.Governed, func(a, b render.GovernedNamespace) int { return strings.Compare(a.Name, b.Name) })
 	}
@@ -307,6 +310,12 @@ func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.Seg
 		}
 	}
 	return o, true, nil
+}
+
+// notDelta logs why a pass is full after all (at debug level).
+func notDelta(ctx context.Context, reason string) error {
+	logf.FromContext(ctx).V(1).Info("full pass instead of a delta pass", "reason", reason)
+	return nil
 }
 
 // samePlan plans one namespace alone, from its current labels, and reports

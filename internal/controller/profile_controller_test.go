@@ -293,6 +293,30 @@ var _ = Describe("SegmentationProfile controller", func() {
 		Expect(f.get(f.id).Status.Drift.Repairs).To(BeEquivalentTo(2), "a move is not drift")
 	})
 
+	It("repairs drift with a delta pass beside other profiles", func() {
+		others := []*fixture{newFixture(), newFixture()}
+		for _, o := range others {
+			o.envNamespace("dev-a", "dev")
+			o.create(o.profile())
+		}
+		DeferCleanup(func() {
+			for _, o := range others {
+				o.cleanup()
+			}
+		})
+		dev := f.envNamespace("dev-a", "dev")
+		f.create(f.profile())
+		for _, o := range append(others, f) {
+			o.waitEnforced(o.id)
+		}
+		time.Sleep(time.Second)
+		delta := testutil.ToFloat64(metrics.Passes.WithLabelValues("delta"))
+		Expect(k8s.Delete(f.ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: dev, Name: render.PolicyName}})).To(Succeed())
+		Eventually(lastDrift(f), timeout, interval).Should(Equal(segv1.DriftRecord{
+			Namespace: dev, Kind: "NetworkPolicy", Name: render.PolicyName, Change: segv1.DriftDeleted}))
+		Expect(testutil.ToFloat64(metrics.Passes.WithLabelValues("delta"))).To(BeNumerically(">", delta))
+	})
+
 	It("removes what an apply cannot: egress rules and an owner reference someone added", func() {
 		prod := f.envNamespace("prod-a", "prod")
 		p := f.profile()

@@ -103,3 +103,28 @@ func TestConcernsCoversEveryPlanChange(t *testing.T) {
 		t.Fatal("an unrelated namespace concerns the profile")
 	}
 }
+
+func TestWithGovernedKeepsThePlan(t *testing.T) {
+	profile := createdAt(profileYAML(t, baseProfile), 0)
+	full, err := render.Compute(render.Input{Profile: profile, Namespaces: []render.Namespace{
+		ns("a", "env=dev"), ns("c", "env=dev"), ns("e", "env=dev")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, err := render.Compute(render.Input{Profile: profile, Namespaces: []render.Namespace{ns("c", "env=dev")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := without.WithGoverned(*full.Lookup("e"), *full.Lookup("a"))
+	if !reflect.DeepEqual(joined.Governed, full.Governed) {
+		t.Fatalf("governed %v, want %v", joined.Governed, full.Governed)
+	}
+	for _, name := range []string{"a", "c", "e"} {
+		if g := joined.Lookup(name); g == nil || g.Name != name {
+			t.Fatalf("Lookup(%s) = %v", name, g)
+		}
+	}
+	if len(without.Governed) != 1 || without.Lookup("a") != nil {
+		t.Fatal("WithGoverned changed the plan it copied")
+	}
+}

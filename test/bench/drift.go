@@ -82,8 +82,8 @@ func (r *managedRun) drift(ctx context.Context) (*DriftResult, error) {
 	if res.Writes, err = r.p.audit.writes(r.user, start, time.Now()); err != nil {
 		return nil, err
 	}
-	r.b.logf("  drift repair: p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d tamperings; %d state writes; %v reconciles of %.1f ms on average",
-		res.All.P50, res.All.P99, res.All.Max, res.All.Count, res.Writes.StateTotal, res.Passes.Count, res.Passes.MeanMs)
+	r.b.logf("  drift repair: p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d tamperings; %d state writes; %v reconciles of %.1f ms on average (%v delta, %v full passes)",
+		res.All.P50, res.All.P99, res.All.Max, res.All.Count, res.Writes.StateTotal, res.Passes.Count, res.Passes.MeanMs, res.Passes.Delta, res.Passes.Full)
 	return res, nil
 }
 

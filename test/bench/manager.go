@@ -81,12 +81,17 @@ type Passes struct {
 	Count float64 `json:"count"`
 	// MeanMs is their mean duration.
 	MeanMs float64 `json:"meanMs"`
+	// Delta and Full are the profile passes of each kind
+	// (tierguard_passes_total): a delta pass repairs only the namespaces
+	// the events named.
+	Delta float64 `json:"deltaPasses"`
+	Full  float64 `json:"fullPasses"`
 }
 
 // passMeter measures the reconciles between its creation and done.
 type passMeter struct {
-	m          *managerProc
-	count, sum float64
+	m                       *managerProc
+	count, sum, delta, full float64
 }
 
 // meterPasses starts measuring the manager's reconciles.
@@ -95,7 +100,21 @@ func (m *managerProc) meterPasses(ctx context.Context) (*passMeter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &passMeter{m: m, count: c, sum: s}, nil
+	delta, full, err := m.passKinds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &passMeter{m: m, count: c, sum: s, delta: delta, full: full}, nil
+}
+
+// passKinds returns the delta and full passes the manager has made.
+func (m *managerProc) passKinds(ctx context.Context) (delta, full float64, err error) {
+	ms, err := m.Metrics(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	return ms.Sum("tierguard_passes_total", map[string]string{"kind": "delta"}),
+		ms.Sum("tierguard_passes_total", map[string]string{"kind": "full"}), nil
 }
 
 // done returns the reconciles finished since the meter started.
@@ -104,7 +123,11 @@ func (p *passMeter) done(ctx context.Context) (Passes, error) {
 	if err != nil {
 		return Passes{}, err
 	}
-	out := Passes{Count: c - p.count}
+	delta, full, err := p.m.passKinds(ctx)
+	if err != nil {
+		return Passes{}, err
+	}
+	out := Passes{Count: c - p.count, Delta: delta - p.delta, Full: full - p.full}
 	if out.Count > 0 {
 		out.MeanMs = round((s - p.sum) / out.Count * 1000)
 	}

@@ -233,8 +233,8 @@ func (r *managedRun) spreadDrift(ctx context.Context, plans []*render.Plan, out 
 	if out.DriftWrites, err = r.p.audit.writes(r.user, start, time.Now()); err != nil {
 		return err
 	}
-	r.b.logf("  drift repair over %d profile(s): p50 %.1f ms, p99 %.1f ms, max %.1f ms; %v reconciles of %.1f ms on average",
-		len(plans), out.Drift.P50, out.Drift.P99, out.Drift.Max, out.DriftPasses.Count, out.DriftPasses.MeanMs)
+	r.b.logf("  drift repair over %d profile(s): p50 %.1f ms, p99 %.1f ms, max %.1f ms; %v reconciles of %.1f ms on average (%v delta, %v full passes)",
+		len(plans), out.Drift.P50, out.Drift.P99, out.Drift.Max, out.DriftPasses.Count, out.DriftPasses.MeanMs, out.DriftPasses.Delta, out.DriftPasses.Full)
 	return nil
 }
 
