@@ -76,7 +76,7 @@ func main() {
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election lease (default: the operator's namespace).")
 	flag.Float64Var(&qps, "kube-api-qps", 1000, "Queries per second to the API server (client-side limit; the API server's own flow control still applies).")
 	flag.IntVar(&burst, "kube-api-burst", 2000, "Burst of queries to the API server.")
-	flag.IntVar(&applyConcurrency, "apply-concurrency", 16, "Writes in flight at once within one reconcile.")
+	flag.IntVar(&applyConcurrency, "apply-concurrency", 64, "Writes in flight at once within one reconcile (make bench: the physical limit was fastest at 64).")
 	flag.IntVar(&reconcileConcurrency, "max-concurrent-reconciles", 2, "Profiles reconciled at once.")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "How often every cached object is reconciled again (a resync makes no writes when nothing changed).")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the pprof endpoint for profiling (empty: off).")

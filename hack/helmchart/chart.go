@@ -100,7 +100,7 @@ manager:
   # limits of queries to the API server.
   kubeAPIQPS: ""
   kubeAPIBurst: ""
-  # --apply-concurrency (16): writes in flight at once within one reconcile.
+  # --apply-concurrency (64): writes in flight at once within one reconcile.
   applyConcurrency: ""
   # --max-concurrent-reconciles (2): profiles reconciled at once.
   maxConcurrentReconciles: ""

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -294,11 +295,11 @@ func (r *managedRun) rawEdits(ctx context.Context, cnps *cnpWatch, states []plan
 	return nil
 }
 
-// rawConcurrency is the raw client's writes in flight: the first of
-// -raw-concurrency (16 by default, the manager's --apply-concurrency).
+// rawConcurrency is the raw client's writes in flight: the largest of
+// -raw-concurrency (64 by default, as the manager's --apply-concurrency).
 func (b *bench) rawConcurrency() int {
 	if len(b.opts.rawConcurrency) > 0 {
-		return b.opts.rawConcurrency[0]
+		return slices.Max(b.opts.rawConcurrency)
 	}
 	return b.opts.concurrency
 }

@@ -104,7 +104,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&rawConcurrency, "raw-concurrency", "16,32,64", "Writes in flight of the raw client, comma-separated: each is run with the policy created and with it server-side applied, and the fastest of each kind is T_raw.")
 	flag.IntVar(&o.rawRuns, "raw-runs", 1, "Runs of the physical limit per scale, concurrency and kind, each on a fresh plane.")
 	flag.StringVar(&coldRuns, "cold-runs", "1000:2,5000:1,20000:1", "Cold starts per scale (N:runs,... or one number for all), each on a fresh plane; the first is the full run.")
-	flag.IntVar(&o.concurrency, "concurrency", 16, "Writes in flight of the bench's own bursts, such as the forced pass's (the manager's --apply-concurrency default); the raw client's are -raw-concurrency.")
+	flag.IntVar(&o.concurrency, "concurrency", 16, "Writes in flight of the bench's own bursts, such as the forced pass's (16); the raw client's are -raw-concurrency.")
 	flag.DurationVar(&o.idle, "idle", 30*time.Second, "Idle window of the steady state (30 s holds about 15 lease renewals).")
 	flag.DurationVar(&o.resync, "resync", 10*time.Second, "--sync-period of the manager restarted to force an informer resync (the first comes after about twice that).")
 	flag.DurationVar(&o.gap, "gap", 200*time.Millisecond, "Pause after each repaired tampering and each enforced new namespace.")
