@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -125,16 +124,7 @@ func (b *bench) runAppPolicies(ctx context.Context, n int, with bool) (AppPolicy
 	}
 	r := &managedRun{b: b, l: l, p: p, user: harness.ManagerUser}
 	out, err := r.appPolicies(ctx, with)
-	if r.m != nil {
-		if err != nil {
-			b.logf("  manager log tail:\n%s", r.m.LogTail(30))
-		}
-		err = errors.Join(err, r.m.Stop(15*time.Second))
-	}
-	if err != nil {
-		return out, p.stopWith(err)
-	}
-	return out, p.stop(b.opts.keep)
+	return out, r.end(err)
 }
 
 func (r *managedRun) appPolicies(ctx context.Context, with bool) (AppPolicyRun, error) {
@@ -150,14 +140,10 @@ func (r *managedRun) appPolicies(ctx context.Context, with bool) (AppPolicyRun, 
 			return out, err
 		}
 	}
-	_, kubeconfig, err := r.p.serviceAccount(ctx, harness.ServiceAccountName)
-	if err != nil {
-		return out, err
-	}
-	r.kubeconfig = kubeconfig
 	octx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if r.obs, err = newObserver(octx, r.p.adminCfg); err != nil {
+	err := r.connect(ctx, octx)
+	if err != nil {
 		return out, err
 	}
 	name := b.profile.Name

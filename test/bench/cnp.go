@@ -132,16 +132,10 @@ func (b *bench) runEnforcement(ctx context.Context, l layout, mode segv1.Enforce
 	}
 	r := &managedRun{b: b, l: l, p: p, user: harness.ManagerUser}
 	out, isolated, err := r.enforcementColdStart(ctx, mode)
-	if r.m != nil {
-		if err != nil {
-			b.logf("  manager log tail:\n%s", r.m.LogTail(30))
-		}
-		err = errors.Join(err, r.m.Stop(15*time.Second))
+	if err = r.end(err); err != nil {
+		return out, 0, err
 	}
-	if err != nil {
-		return out, 0, p.stopWith(err)
-	}
-	return out, isolated, p.stop(b.opts.keep)
+	return out, isolated, nil
 }
 
 // enforcementColdStart installs the ClusterNetworkPolicy CRD and the
@@ -162,15 +156,12 @@ func (r *managedRun) enforcementColdStart(ctx context.Context, mode segv1.Enforc
 	if err := r.l.create(ctx, r.p.admin); err != nil {
 		return out, 0, err
 	}
-	_, kubeconfig, err := r.p.serviceAccount(ctx, harness.ServiceAccountName)
+	err := r.connect(ctx, octx)
 	if err != nil {
 		return out, 0, err
 	}
-	if r.obs, err = newObserver(octx, r.p.adminCfg); err != nil {
-		return out, 0, err
-	}
 
-	if r.m, err = r.b.startManager(ctx, r.p, kubeconfig); err != nil {
+	if r.m, err = r.b.startManager(ctx, r.p, r.kubeconfig); err != nil {
 		return out, 0, err
 	}
 	created := time.Now()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -84,17 +83,11 @@ func (b *bench) runEdits(ctx context.Context, n int) (*EditRun, error) {
 	}
 	r := &managedRun{b: b, l: l, p: p, user: harness.ManagerUser}
 	out, err := r.edits(ctx)
-	if r.m != nil {
-		if err != nil {
-			b.logf("  manager log tail:\n%s", r.m.LogTail(30))
-		}
-		err = errors.Join(err, r.m.Stop(15*time.Second))
-	}
-	if err != nil {
-		return nil, p.stopWith(err)
+	if err = r.end(err); err != nil {
+		return nil, err
 	}
 	out.ScenarioSeconds = seconds(time.Since(began))
-	return out, p.stop(b.opts.keep)
+	return out, nil
 }
 
 func (r *managedRun) edits(ctx context.Context) (*EditRun, error) {
@@ -109,12 +102,8 @@ func (r *managedRun) edits(ctx context.Context) (*EditRun, error) {
 	if err := r.l.create(ctx, r.p.admin); err != nil {
 		return nil, err
 	}
-	_, kubeconfig, err := r.p.serviceAccount(ctx, harness.ServiceAccountName)
+	err := r.connect(ctx, octx)
 	if err != nil {
-		return nil, err
-	}
-	r.kubeconfig = kubeconfig
-	if r.obs, err = newObserver(octx, r.p.adminCfg); err != nil {
 		return nil, err
 	}
 	cnps, err := watchCNPs(octx, r.p.adminCfg, r.obs)

@@ -76,16 +76,34 @@ func (b *bench) runManaged(ctx context.Context, l layout, run int, what measurem
 			_ = done()
 		}
 	}
+	return out, r.end(err)
+}
+
+// end stops the run's manager, printing its log's tail when the run failed,
+// and then its plane (kept for its logs when the run failed).
+func (r *managedRun) end(err error) error {
 	if r.m != nil {
 		if err != nil {
-			b.logf("  manager log tail:\n%s", r.m.LogTail(30))
+			r.b.logf("  manager log tail:\n%s", r.m.LogTail(30))
 		}
 		err = errors.Join(err, r.m.Stop(15*time.Second))
 	}
 	if err != nil {
-		return out, p.stopWith(err)
+		return r.p.stopWith(err)
 	}
-	return out, p.stop(b.opts.keep)
+	return r.p.stop(r.b.opts.keep)
+}
+
+// connect makes the manager's kubeconfig (its ServiceAccount's) and the
+// run's observer, which stops with octx.
+func (r *managedRun) connect(ctx, octx context.Context) error {
+	_, kubeconfig, err := r.p.serviceAccount(ctx, harness.ServiceAccountName)
+	if err != nil {
+		return err
+	}
+	r.kubeconfig = kubeconfig
+	r.obs, err = newObserver(octx, r.p.adminCfg)
+	return err
 }
 
 func (r *managedRun) run(ctx context.Context, what measurements) (Managed, error) {
@@ -96,15 +114,11 @@ func (r *managedRun) run(ctx context.Context, what measurements) (Managed, error
 		return out, err
 	}
 	r.b.logf("  populated %d namespaces in %s", len(r.l.all()), time.Since(began).Round(time.Second))
-	_, kubeconfig, err := r.p.serviceAccount(ctx, harness.ServiceAccountName)
-	if err != nil {
-		return out, err
-	}
-	r.kubeconfig = kubeconfig
 	// The observer stops with this run, before the plane does.
 	octx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if r.obs, err = newObserver(octx, r.p.adminCfg); err != nil {
+	err := r.connect(ctx, octx)
+	if err != nil {
 		return out, err
 	}
 

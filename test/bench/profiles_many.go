@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -80,16 +79,7 @@ func (b *bench) runManyProfiles(ctx context.Context, profiles, n int) (ManyProfi
 	}
 	r := &managedRun{b: b, l: l, p: p, user: harness.ManagerUser}
 	out, err := r.manyProfiles(ctx, profiles, n)
-	if r.m != nil {
-		if err != nil {
-			b.logf("  manager log tail:\n%s", r.m.LogTail(30))
-		}
-		err = errors.Join(err, r.m.Stop(15*time.Second))
-	}
-	if err != nil {
-		return out, p.stopWith(err)
-	}
-	return out, p.stop(b.opts.keep)
+	return out, r.end(err)
 }
 
 // tenant names profile k's namespaces' tenant label value.
@@ -133,14 +123,10 @@ func (r *managedRun) manyProfiles(ctx context.Context, profiles, n int) (ManyPro
 	if err := r.l.create(ctx, r.p.admin); err != nil {
 		return out, err
 	}
-	_, kubeconfig, err := r.p.serviceAccount(ctx, harness.ServiceAccountName)
-	if err != nil {
-		return out, err
-	}
-	r.kubeconfig = kubeconfig
 	octx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if r.obs, err = newObserver(octx, r.p.adminCfg); err != nil {
+	err := r.connect(ctx, octx)
+	if err != nil {
 		return out, err
 	}
 	namespaces := r.obsNamespaces()
