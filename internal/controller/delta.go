@@ -189,8 +189,7 @@ func (r *ProfileReconciler) deltaEligible(p *segv1.SegmentationProfile) bool {
 // keepBasis stores what a full pass leaves for delta passes, when its
 // outcome can serve as one: isolation verified, nothing pending.
 func (r *ProfileReconciler) keepBasis(profile *segv1.SegmentationProfile, others []segv1.SegmentationProfile, state *observation, o outcome) {
-	if !r.deltaEligible(profile) || o.plan.Blocked || !o.isolation.known || o.isolation.err != nil ||
-		o.writes.count(writeFailed)+o.writes.count(writeSkipped)+o.writes.count(writeStale) > 0 || len(o.refused) > 0 {
+	if !r.deltaEligible(profile) || o.plan.Blocked || !o.isolation.known || o.isolation.err != nil || !settled(o) {
 		r.bases.put(profile.Name, nil)
 		return
 	}
@@ -199,20 +198,26 @@ func (r *ProfileReconciler) keepBasis(profile *segv1.SegmentationProfile, others
 		isolation: o.isolation})
 }
 
+// settled reports whether every write of the pass is done and no tier was
+// refused: the cluster holds the plan.
+func settled(o outcome) bool {
+	return o.writes.count(writeFailed)+o.writes.count(writeSkipped)+o.writes.count(writeStale) == 0 && len(o.refused) == 0
+}
+
 // enforceDelta repairs the dirty namespaces against the basis. ok false:
 // a full pass is needed (nothing was written).
 func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.SegmentationProfile, mem *memory.Profile,
 	names []string) (o outcome, ok bool, err error) {
 	b := r.bases.get(profile.Name)
 	if b == nil || !r.deltaEligible(profile) || b.profile != keyOf(profile) {
-		return o, false, notDelta(ctx, "no basis, or the profile changed since")
+		return notDelta(ctx, "no basis, or the profile changed since")
 	}
 	profiles := &segv1.SegmentationProfileList{}
 	if err := r.Client.List(ctx, profiles); err != nil {
-		return o, false, notDelta(ctx, "profiles unreadable")
+		return notDelta(ctx, "profiles unreadable")
 	}
 	if othersKey(profile.Name, profiles.Items) != b.others {
-		return o, false, notDelta(ctx, "another profile changed")
+		return notDelta(ctx, "another profile changed")
 	}
 	state := observation{
 		input: render.Input{Profile: profile, OperatorNamespace: r.OperatorNamespace, OtherProfiles: profiles.Items},
@@ -226,17 +231,17 @@ func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.Seg
 	for _, name := range names {
 		ns := namespaceMetadata()
 		if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, ns, client.UnsafeDisableDeepCopy); err != nil {
-			return o, false, notDelta(ctx, "namespace unreadable") // gone, or unreadable: the full pass says which
+			return notDelta(ctx, "namespace unreadable") // gone, or unreadable: the full pass says which
 		}
 		var g *render.GovernedNamespace
 		if b.plan.Lookup(name) != nil {
 			var same bool
 			if g, same, err = samePlan(state.input, b.plan, ns); err != nil || !same {
-				return o, false, notDelta(ctx, "the namespace's plan changed")
+				return notDelta(ctx, "the namespace's plan changed")
 			}
 		} else {
 			if g, err = joins(state.input, b, ns); err != nil || g == nil {
-				return o, false, notDelta(ctx, "the namespace does not simply join")
+				return notDelta(ctx, "the namespace does not simply join")
 			}
 			joined = append(joined, *g)
 		}
@@ -249,7 +254,7 @@ func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.Seg
 		case err == nil && render.IsManagedPolicy(pol):
 			state.observed.Policies[name] = pol
 		case err != nil && !apierrors.IsNotFound(err):
-			return o, false, notDelta(ctx, "policy unreadable")
+			return notDelta(ctx, "policy unreadable")
 		}
 		dirty.Governed = append(dirty.Governed, *g)
 	}
@@ -265,7 +270,7 @@ func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.Seg
 		}
 		foreign, err := r.foreign.Govern(ctx, profile.Name, governed)
 		if err != nil || len(foreign) > 0 {
-			return o, false, notDelta(ctx, "a joining namespace holds policies")
+			return notDelta(ctx, "a joining namespace holds policies")
 		}
 		slices.SortFunc(dirty.Governed, func(a, b render.GovernedNamespace) int { return strings.Compare(a.Name, b.Name) })
 	}
@@ -290,12 +295,7 @@ func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.Seg
 		// holes other policies punch are the basis's.
 		o.isolation = b.isolation
 	}
-	if render.CanaryOn(profile) {
-		o.canary = r.Canary.Result(profile.Name)
-		if o.canary == nil {
-			o.canary = &canaryResult{pending: "the manager runs no canary (started without one)"}
-		}
-	}
+	o.canary = r.canaryResult(profile)
 	r.report(profile, mem, o)
 	if len(joined) > 0 {
 		// Later delta passes build on the plan with the namespaces that
@@ -303,19 +303,20 @@ func (r *ProfileReconciler) enforceDelta(ctx context.Context, profile *segv1.Seg
 		// follows).
 		next := *b
 		next.plan = plan
-		if o.writes.count(writeFailed)+o.writes.count(writeSkipped)+o.writes.count(writeStale) > 0 || len(o.refused) > 0 {
-			r.bases.put(profile.Name, nil)
-		} else {
+		if settled(o) {
 			r.bases.put(profile.Name, &next)
+		} else {
+			r.bases.put(profile.Name, nil)
 		}
 	}
 	return o, true, nil
 }
 
-// notDelta logs why a pass is full after all (at debug level).
-func notDelta(ctx context.Context, reason string) error {
+// notDelta logs why a pass is full after all (at debug level) and returns
+// enforceDelta's answer for it: not handled, nothing written.
+func notDelta(ctx context.Context, reason string) (outcome, bool, error) {
 	logf.FromContext(ctx).V(1).Info("full pass instead of a delta pass", "reason", reason)
-	return nil
+	return outcome{}, false, nil
 }
 
 // samePlan plans one namespace alone, from its current labels, and reports

@@ -291,15 +291,22 @@ func (r *ProfileReconciler) enforce(ctx context.Context, profile *segv1.Segmenta
 	}
 	o.managedClusterPolicies = managedClusterPolicies(state.cnp, o.actions, o.writes, audit)
 	o.isolation = r.verifyIsolation(ctx, profile, mem, &state, o)
-	if render.CanaryOn(profile) {
-		o.canary = r.Canary.Result(profile.Name)
-		if o.canary == nil {
-			o.canary = &canaryResult{pending: "the manager runs no canary (started without one)"}
-		}
-	}
+	o.canary = r.canaryResult(profile)
 	r.report(profile, mem, o)
 	r.keepBasis(profile, state.input.OtherProfiles, &state, o)
 	return o, nil
+}
+
+// canaryResult is the canary's result for the profile; nil when its canary
+// is off.
+func (r *ProfileReconciler) canaryResult(profile *segv1.SegmentationProfile) *canaryResult {
+	if !render.CanaryOn(profile) {
+		return nil
+	}
+	if res := r.Canary.Result(profile.Name); res != nil {
+		return res
+	}
+	return &canaryResult{pending: "the manager runs no canary (started without one)"}
 }
 
 // rememberLabels records the namespaces whose labels are in place after

@@ -107,35 +107,20 @@ func (o Observed) policyMatches(observed *networkingv1.NetworkPolicy, g *render.
 // namespace and, within a namespace, in the order they must be made.
 func Compute(plan *render.Plan, obs Observed) []Action {
 	var actions []Action
-	// Policies and namespaces carrying the profile's label that the plan
-	// governs; when every one carrying it is governed, nothing is left to
-	// release or delete, and the walks below are skipped.
-	governedPolicies, governedLabels := 0, 0
 	for i := range plan.Governed {
-		g := &plan.Governed[i]
-		actions = append(actions, governedActions(plan, g, obs)...)
-		if pol := obs.Policies[g.Name]; pol != nil && pol.Labels[render.ProfileLabel] == plan.Profile {
-			governedPolicies++
-		}
-		if obs.NamespaceLabels[g.Name][render.ProfileLabel] == plan.Profile {
-			governedLabels++
-		}
+		actions = append(actions, governedActions(plan, &plan.Governed[i], obs)...)
 	}
-	if carrying(obs.Policies, plan.Profile, func(p *networkingv1.NetworkPolicy) map[string]string { return p.Labels }) > governedPolicies {
-		for ns, pol := range obs.Policies {
-			if pol.Labels[render.ProfileLabel] != plan.Profile || plan.Lookup(ns) != nil || plan.IsHeld(ns) {
-				continue
-			}
-			actions = append(actions, Action{Type: DeletePolicy, Namespace: ns, ResourceVersion: pol.ResourceVersion, UID: string(pol.UID)})
+	for ns, pol := range obs.Policies {
+		if pol.Labels[render.ProfileLabel] != plan.Profile || plan.Lookup(ns) != nil || plan.IsHeld(ns) {
+			continue
 		}
+		actions = append(actions, Action{Type: DeletePolicy, Namespace: ns, ResourceVersion: pol.ResourceVersion, UID: string(pol.UID)})
 	}
-	if carrying(obs.NamespaceLabels, plan.Profile, func(l map[string]string) map[string]string { return l }) > governedLabels {
-		for ns, labels := range obs.NamespaceLabels {
-			if labels[render.ProfileLabel] != plan.Profile || plan.Lookup(ns) != nil || plan.IsHeld(ns) {
-				continue
-			}
-			actions = append(actions, Action{Type: ReleaseLabels, Namespace: ns, ResourceVersion: obs.NamespaceVersions[ns]})
+	for ns, labels := range obs.NamespaceLabels {
+		if labels[render.ProfileLabel] != plan.Profile || plan.Lookup(ns) != nil || plan.IsHeld(ns) {
+			continue
 		}
+		actions = append(actions, Action{Type: ReleaseLabels, Namespace: ns, ResourceVersion: obs.NamespaceVersions[ns]})
 	}
 	sort.Slice(actions, func(i, j int) bool {
 		if actions[i].Namespace != actions[j].Namespace {
@@ -144,17 +129,6 @@ func Compute(plan *render.Plan, obs Observed) []Action {
 		return writeOrder[actions[i].Type] < writeOrder[actions[j].Type]
 	})
 	return actions
-}
-
-// carrying counts the objects whose labels carry the profile's label.
-func carrying[T any](objs map[string]T, profile string, labels func(T) map[string]string) int {
-	n := 0
-	for _, o := range objs {
-		if labels(o)[render.ProfileLabel] == profile {
-			n++
-		}
-	}
-	return n
 }
 
 // writeOrder is the order of the writes to one namespace, which callers
